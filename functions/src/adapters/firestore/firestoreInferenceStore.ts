@@ -1,0 +1,52 @@
+import type { DocumentData, Firestore } from '@google-cloud/firestore';
+import { LeaseLostError } from '../../core/errors.js';
+import type { LedgerRecord } from '../../core/idempotency/ledger.js';
+import type { InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
+import { collections, revive } from './firestoreClient.js';
+
+/**
+ * Inferences in Firestore. Model outputs are stored as JSON text: their shape is the model's, and Firestore
+ * cannot hold every JSON value (nested arrays), so we never let an output fail a write.
+ */
+export class FirestoreInferenceStore implements InferenceStore {
+  constructor(private readonly db: Firestore) {}
+
+  async commitCompletion(input: {
+    ledgerRecordId: string;
+    ownerToken: string;
+    ledgerRecord: LedgerRecord;
+    inference: InferenceRecord;
+  }): Promise<void> {
+    const ledgerRef = this.db.collection(collections.idempotencyKeys).doc(input.ledgerRecordId);
+    const inferenceRef = this.db.collection(collections.inferences).doc(input.inference.id);
+    await this.db.runTransaction(async (tx) => {
+      const snap = await tx.get(ledgerRef);
+      if (!snap.exists || snap.get('ownerToken') !== input.ownerToken) throw new LeaseLostError();
+      tx.set(ledgerRef, input.ledgerRecord);
+      tx.create(inferenceRef, toDocument(input.inference));
+    });
+  }
+
+  async getInference(id: string): Promise<InferenceRecord | null> {
+    const snap = await this.db.collection(collections.inferences).doc(id).get();
+    return snap.exists ? fromDocument(snap.data()!) : null;
+  }
+}
+
+export function toDocument(r: InferenceRecord): DocumentData {
+  const { output, proposal, ...rest } = r;
+  return {
+    ...rest,
+    outputJson: JSON.stringify(output ?? null),
+    proposalJson: JSON.stringify(proposal ?? null),
+  };
+}
+
+export function fromDocument(data: DocumentData): InferenceRecord {
+  const { outputJson, proposalJson, ...rest } = revive<Record<string, unknown>>(data);
+  return {
+    ...(rest as Omit<InferenceRecord, 'output' | 'proposal'>),
+    output: JSON.parse(String(outputJson)) as unknown,
+    proposal: JSON.parse(String(proposalJson)) as unknown,
+  };
+}

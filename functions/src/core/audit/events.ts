@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import auditStream from './auditStream.json' with { type: 'json' };
+
+/**
+ * The audit event schema, versioned. Audit events are the only records that carry clinical content (the
+ * response, the edited output's hash, never the input text), and only in the fields this schema names.
+ */
+export const AUDIT_SCHEMA_VERSION = '1.0';
+export const AUDIT_LABEL = { key: auditStream.labelKey, value: auditStream.labelValue } as const;
+
+export const auditEventTypes = [
+  'inference.completed',
+  'inference.routed_to_review',
+  'inference.failed',
+  'inference.replayed',
+  'review.enqueued',
+  'review.claimed',
+  'review.decided',
+  'review.escalated',
+  'breaker.opened',
+  'breaker.half_opened',
+  'breaker.closed',
+] as const;
+export type AuditEventType = (typeof auditEventTypes)[number];
+
+const attempt = z.object({
+  provider: z.string(),
+  model: z.string(),
+  breakerState: z.enum(['closed', 'open', 'half_open']),
+  outcome: z.enum(['success', 'skipped_open', 'failure']),
+  failureKind: z.string().optional(),
+  latencyMs: z.number().nonnegative(),
+});
+
+const actor = z.object({
+  subject: z.string(),
+  tenant: z.string(),
+  role: z.enum(['clinician', 'reviewer', 'admin', 'system']),
+});
+
+export const auditEventSchema = z.strictObject({
+  schemaVersion: z.literal(AUDIT_SCHEMA_VERSION),
+  eventId: z.string().min(1),
+  eventType: z.enum(auditEventTypes),
+  timestamp: z.iso.datetime(),
+  tenant: z.string(),
+  actor,
+  inferenceId: z.string().nullable(),
+  /** Per-inference hash chain (tamper evidence): 1, 2, 3... and the previous event's hash. */
+  sequence: z.number().int().positive().nullable(),
+  prevHash: z.string().nullable(),
+  hash: z.string(),
+  gatewayVersion: z.string(),
+  trace: z.string().nullable(),
+  task: z.string().nullable(),
+  decision: z
+    .strictObject({
+      status: z.string().nullable(),
+      httpStatus: z.number().int().nullable(),
+      provider: z.string().nullable(),
+      model: z.string().nullable(),
+      modelVersion: z.string().nullable(),
+      routing: z.object({ attempts: z.array(attempt), fallbackTaken: z.boolean() }).nullable(),
+      promptTemplateVersion: z.string().nullable(),
+      /** HMAC-SHA-256 of the prompt under the audit key: provable, not reversible by guessing. */
+      promptHash: z.string().nullable(),
+      response: z.unknown().nullable(),
+      confidence: z.number().min(0).max(1).nullable(),
+      threshold: z.number().min(0).max(1).nullable(),
+      scorerVersion: z.string().nullable(),
+      scoreBasis: z.string().nullable(),
+      sampledForReview: z.boolean().nullable(),
+      failureReason: z.string().nullable(),
+      latencyMs: z
+        .object({ total: z.number().nonnegative(), provider: z.number().nonnegative().nullable() })
+        .nullable(),
+    })
+    .nullable(),
+  review: z
+    .strictObject({
+      reviewId: z.string(),
+      reviewer: z.string().nullable(),
+      action: z.enum(['enqueued', 'claimed', 'approve', 'edit', 'reject', 'escalated']),
+      reasonCode: z.string().nullable(),
+      editHash: z.string().nullable(),
+      dueAt: z.string().nullable(),
+    })
+    .nullable(),
+  breaker: z
+    .strictObject({
+      provider: z.string(),
+      from: z.enum(['closed', 'open', 'half_open']),
+      to: z.enum(['closed', 'open', 'half_open']),
+      windowRequests: z.number().int().nonnegative(),
+      windowFailures: z.number().int().nonnegative(),
+      errorRate: z.number().min(0).max(1),
+    })
+    .nullable(),
+});
+export type AuditEvent = z.infer<typeof auditEventSchema>;

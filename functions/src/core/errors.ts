@@ -1,0 +1,161 @@
+/**
+ * The gateway's one family of typed errors. Core code throws these; `http/problem.ts` is the one place that
+ * maps them to HTTP statuses. Messages are safe to show a caller: never clinical text, never a provider's
+ * raw error, never a raw idempotency key.
+ */
+
+export type FieldProblem = { path: string; message: string };
+
+const brand = Symbol.for('clinical-gateway.error');
+
+export abstract class GatewayError extends Error {
+  readonly [brand] = true;
+  abstract readonly kind: string;
+}
+
+export const isGatewayError = (e: unknown): e is GatewayError =>
+  typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[brand] === true;
+
+export class ValidationError extends GatewayError {
+  readonly kind = 'validation';
+  constructor(
+    message: string,
+    readonly errors: FieldProblem[] = [],
+  ) {
+    super(message);
+  }
+}
+export const isValidationError = (e: unknown): e is ValidationError =>
+  isGatewayError(e) && e.kind === 'validation';
+
+export class UnauthenticatedError extends GatewayError {
+  readonly kind = 'unauthenticated';
+}
+export const isUnauthenticatedError = (e: unknown): e is UnauthenticatedError =>
+  isGatewayError(e) && e.kind === 'unauthenticated';
+
+export class ForbiddenError extends GatewayError {
+  readonly kind = 'forbidden';
+}
+export const isForbiddenError = (e: unknown): e is ForbiddenError =>
+  isGatewayError(e) && e.kind === 'forbidden';
+
+export class NotFoundError extends GatewayError {
+  readonly kind = 'not_found';
+}
+export const isNotFoundError = (e: unknown): e is NotFoundError =>
+  isGatewayError(e) && e.kind === 'not_found';
+
+export class MethodNotAllowedError extends GatewayError {
+  readonly kind = 'method_not_allowed';
+  constructor(readonly allow: string[]) {
+    super(`this resource supports ${allow.join(', ')}`);
+  }
+}
+export const isMethodNotAllowedError = (e: unknown): e is MethodNotAllowedError =>
+  isGatewayError(e) && e.kind === 'method_not_allowed';
+
+export class PayloadTooLargeError extends GatewayError {
+  readonly kind = 'payload_too_large';
+}
+export const isPayloadTooLargeError = (e: unknown): e is PayloadTooLargeError =>
+  isGatewayError(e) && e.kind === 'payload_too_large';
+
+export class UnsupportedMediaTypeError extends GatewayError {
+  readonly kind = 'unsupported_media_type';
+}
+export const isUnsupportedMediaTypeError = (e: unknown): e is UnsupportedMediaTypeError =>
+  isGatewayError(e) && e.kind === 'unsupported_media_type';
+
+/** Another request with the same idempotency key holds a live claim. */
+export class RequestInProgressError extends GatewayError {
+  readonly kind = 'in_progress';
+  constructor(readonly retryAfterSeconds: number) {
+    super('a request with this Idempotency-Key is still in progress; retry after the indicated delay');
+  }
+}
+export const isRequestInProgressError = (e: unknown): e is RequestInProgressError =>
+  isGatewayError(e) && e.kind === 'in_progress';
+
+/** The key was used before with a different request. */
+export class IdempotencyKeyReusedError extends GatewayError {
+  readonly kind = 'key_reused';
+  constructor() {
+    super('this Idempotency-Key was already used with a different request; use a new key');
+  }
+}
+export const isIdempotencyKeyReusedError = (e: unknown): e is IdempotencyKeyReusedError =>
+  isGatewayError(e) && e.kind === 'key_reused';
+
+/** A well-formed request the domain cannot accept, e.g. an edited output that fails the task schema. */
+export class UnprocessableError extends GatewayError {
+  readonly kind = 'unprocessable';
+  constructor(
+    message: string,
+    readonly errors: FieldProblem[] = [],
+  ) {
+    super(message);
+  }
+}
+export const isUnprocessableError = (e: unknown): e is UnprocessableError =>
+  isGatewayError(e) && e.kind === 'unprocessable';
+
+/** The resource is in a state that does not allow the action (e.g. a review claimed by someone else). */
+export class StateConflictError extends GatewayError {
+  readonly kind = 'state_conflict';
+}
+export const isStateConflictError = (e: unknown): e is StateConflictError =>
+  isGatewayError(e) && e.kind === 'state_conflict';
+
+/** Every provider in the task's chain is open or failing. Retryable. */
+export class ProvidersUnavailableError extends GatewayError {
+  readonly kind = 'providers_unavailable';
+  constructor(
+    readonly retryAfterSeconds: number,
+    readonly attempts: readonly ProviderAttempt[] = [],
+  ) {
+    super('no AI provider is available for this task right now; retry after the indicated delay');
+  }
+}
+export const isProvidersUnavailableError = (e: unknown): e is ProvidersUnavailableError =>
+  isGatewayError(e) && e.kind === 'providers_unavailable';
+
+/** A dependency of ours (Firestore, Pub/Sub) failed or timed out. Retryable. */
+export class DependencyUnavailableError extends GatewayError {
+  readonly kind = 'dependency_unavailable';
+  constructor(
+    readonly dependency: string,
+    readonly retryAfterSeconds = 2,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `a dependency of the gateway (${dependency}) is unavailable; retry after the indicated delay`,
+      options,
+    );
+  }
+}
+export const isDependencyUnavailableError = (e: unknown): e is DependencyUnavailableError =>
+  isGatewayError(e) && e.kind === 'dependency_unavailable';
+
+/**
+ * The holder of an idempotency claim lost it (its lease expired and another request took the key over), so
+ * its late completion was refused.
+ */
+export class LeaseLostError extends GatewayError {
+  readonly kind = 'lease_lost';
+  constructor() {
+    super('the claim on this Idempotency-Key was taken over by a newer request; retry to get its answer');
+  }
+}
+export const isLeaseLostError = (e: unknown): e is LeaseLostError =>
+  isGatewayError(e) && e.kind === 'lease_lost';
+
+/** One provider call as the router saw it; carried for audit and for the 503 decision. */
+export type ProviderAttempt = {
+  provider: string;
+  model: string;
+  breakerState: 'closed' | 'open' | 'half_open';
+  outcome: 'success' | 'skipped_open' | 'failure';
+  failureKind?: string;
+  latencyMs: number;
+};

@@ -1,0 +1,207 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  DependencyUnavailableError,
+  IdempotencyKeyReusedError,
+  isGatewayError,
+  RequestInProgressError,
+} from '../errors.js';
+
+/**
+ * The idempotency ledger: one record per (tenant, key). The rules live here; a storage adapter supplies a
+ * few atomic primitives (`LedgerStore`). State machine of one record:
+ *
+ *            create (atomic, fails if present)
+ *   (none) ───────────────────────────────────▶ in_progress ──complete (owner checked)──▶ completed
+ *     ▲                                            │  ▲                                      │
+ *     └──────── release (owner checked) ───────────┘  └─ takeover: lease expired, the record ─┘
+ *     └──────── expired (expiresAt passed): treated as absent, replaced on the next claim ────┘
+ *
+ * The model call happens between claim and complete, outside any transaction. A holder whose lease was taken
+ * over cannot complete: completion checks the owner token atomically with the write.
+ */
+
+export type StoredResponse = { status: number; body: string };
+
+type RecordBase = {
+  tenant: string;
+  fingerprint: string;
+  ownerToken: string;
+  inferenceId: string;
+  createdAt: Date;
+  /** After this the record is dead: a Firestore TTL policy deletes it (late), and code ignores it at once. */
+  expiresAt: Date;
+};
+
+export type LedgerRecord =
+  | (RecordBase & { state: 'in_progress'; leaseExpiresAt: Date })
+  | (RecordBase & { state: 'completed'; completedAt: Date; response: StoredResponse });
+
+/** An opaque version stamp the store uses for compare-and-swap (Firestore: the document's update time). */
+export type Versioned<T> = { value: T; version: unknown };
+
+/** The atomic primitives the ledger needs from storage. Everything else is rules, here. */
+export interface LedgerStore {
+  /** Creates the record unless one exists; false if it existed. */
+  create(id: string, record: LedgerRecord): Promise<boolean>;
+  get(id: string): Promise<Versioned<LedgerRecord> | null>;
+  /** Replaces the record only if it is still at `version`; false if it changed meanwhile. */
+  replace(id: string, record: LedgerRecord, version: unknown): Promise<boolean>;
+  /** Deletes the record only if `ownerToken` still owns it; false otherwise. */
+  deleteIfOwner(id: string, ownerToken: string): Promise<boolean>;
+}
+
+/** What a claim gives its holder: the right to run the request and complete the record. */
+export type Claim = {
+  recordId: string;
+  tenant: string;
+  ownerToken: string;
+  inferenceId: string;
+  fingerprint: string;
+  createdAt: Date;
+  leaseExpiresAt: Date;
+  expiresAt: Date;
+};
+
+export type ClaimOutcome =
+  | { kind: 'claimed'; claim: Claim; tookOver: boolean }
+  | { kind: 'replay'; response: StoredResponse; inferenceId: string };
+
+export type LedgerSettings = { ttlMs: number; leaseMs: number; clock?: () => Date };
+
+const MAX_CLAIM_ATTEMPTS = 5;
+
+export const newInferenceId = (): string => `inf_${randomBytes(16).toString('base64url')}`;
+
+/** Document ids never carry the raw key: a hash of tenant and key. */
+export function ledgerRecordId(tenant: string, key: string): string {
+  return createHash('sha256').update(tenant).update('\u0000').update(key).digest('hex');
+}
+
+export class IdempotencyLedger {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly store: LedgerStore,
+    private readonly settings: LedgerSettings,
+  ) {
+    this.now = settings.clock ?? (() => new Date());
+  }
+
+  /**
+   * Claims `key` for `tenant`, or says how the caller must be answered instead: a replay of the stored
+   * response, `RequestInProgressError` (409) or `IdempotencyKeyReusedError` (422).
+   */
+  async claim(tenant: string, key: string, fingerprint: string): Promise<ClaimOutcome> {
+    const recordId = ledgerRecordId(tenant, key);
+    return this.guard(async () => {
+      for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+        const fresh = this.freshClaim(recordId, tenant, fingerprint);
+        const existing = await this.store.get(recordId);
+        if (!existing) {
+          if (await this.store.create(recordId, toRecord(fresh)))
+            return { kind: 'claimed', claim: fresh, tookOver: false };
+          continue; // somebody created it between our read and our create: look again
+        }
+        const decision = this.decide(existing.value, fingerprint);
+        if (decision.kind !== 'take') return decision.outcome();
+        if (await this.store.replace(recordId, toRecord(fresh), existing.version)) {
+          return { kind: 'claimed', claim: fresh, tookOver: decision.tookOver };
+        }
+      }
+      // Heavy contention on one key: every caller but the winner is told to come back.
+      throw new RequestInProgressError(1);
+    });
+  }
+
+  /** The completed record the holder writes, for stores that commit it together with other documents. */
+  completedRecord(claim: Claim, response: StoredResponse): LedgerRecord {
+    return {
+      state: 'completed',
+      tenant: claim.tenant,
+      fingerprint: claim.fingerprint,
+      ownerToken: claim.ownerToken,
+      inferenceId: claim.inferenceId,
+      createdAt: claim.createdAt,
+      completedAt: this.now(),
+      expiresAt: claim.expiresAt,
+      response,
+    };
+  }
+
+  /** Gives the key back after a failure, so a corrected or later retry runs anew. Owner-checked. */
+  async release(claim: Claim): Promise<boolean> {
+    return this.guard(() => this.store.deleteIfOwner(claim.recordId, claim.ownerToken));
+  }
+
+  /** Seconds a caller should wait before retrying a key held under `claim`'s lease. */
+  retryAfterSeconds(leaseExpiresAt: Date): number {
+    return Math.max(1, Math.ceil((leaseExpiresAt.getTime() - this.now().getTime()) / 1000));
+  }
+
+  private decide(
+    record: LedgerRecord,
+    fingerprint: string,
+  ): { kind: 'take'; tookOver: boolean } | { kind: 'answer'; outcome: () => ClaimOutcome } {
+    const now = this.now();
+    if (record.expiresAt <= now) return { kind: 'take', tookOver: false };
+    if (record.fingerprint !== fingerprint) {
+      return {
+        kind: 'answer',
+        outcome: () => {
+          throw new IdempotencyKeyReusedError();
+        },
+      };
+    }
+    if (record.state === 'completed') {
+      const { response, inferenceId } = record;
+      return { kind: 'answer', outcome: () => ({ kind: 'replay', response, inferenceId }) };
+    }
+    if (record.leaseExpiresAt > now) {
+      const retryAfter = this.retryAfterSeconds(record.leaseExpiresAt);
+      return {
+        kind: 'answer',
+        outcome: () => {
+          throw new RequestInProgressError(retryAfter);
+        },
+      };
+    }
+    return { kind: 'take', tookOver: true };
+  }
+
+  private freshClaim(recordId: string, tenant: string, fingerprint: string): Claim {
+    const now = this.now();
+    return {
+      recordId,
+      tenant,
+      fingerprint,
+      ownerToken: randomBytes(16).toString('hex'),
+      inferenceId: newInferenceId(),
+      createdAt: now,
+      leaseExpiresAt: new Date(now.getTime() + this.settings.leaseMs),
+      expiresAt: new Date(now.getTime() + this.settings.ttlMs),
+    };
+  }
+
+  /** Storage failures become one retryable error; the ledger's own errors pass through. */
+  private async guard<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (e) {
+      if (isGatewayError(e)) throw e;
+      throw new DependencyUnavailableError('idempotency ledger', 2, { cause: e });
+    }
+  }
+}
+
+function toRecord(claim: Claim): LedgerRecord {
+  return {
+    state: 'in_progress',
+    tenant: claim.tenant,
+    fingerprint: claim.fingerprint,
+    ownerToken: claim.ownerToken,
+    inferenceId: claim.inferenceId,
+    createdAt: claim.createdAt,
+    expiresAt: claim.expiresAt,
+    leaseExpiresAt: claim.leaseExpiresAt,
+  };
+}

@@ -1,0 +1,317 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { RoutingConfig } from '../../config.js';
+import type { AuditSink } from '../audit/auditSink.js';
+import { type AuditDraft, headOf, hmacHex, sealEvent, sealStandalone } from '../audit/chain.js';
+import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../audit/events.js';
+import type { Principal } from '../auth/principal.js';
+import { requireRole } from '../auth/principal.js';
+import { SCORER_VERSION, scoreResult } from '../confidence.js';
+import {
+  isGatewayError,
+  isLeaseLostError,
+  isProvidersUnavailableError,
+  NotFoundError,
+  type ProviderAttempt,
+  RequestInProgressError,
+} from '../errors.js';
+import type { Claim, IdempotencyLedger } from '../idempotency/ledger.js';
+import type { ProviderRouter, RoutedResult } from '../routing/router.js';
+import { buildPrompt, PROMPT_TEMPLATE_VERSION, type TaskName } from '../tasks.js';
+import {
+  type InferenceRecord,
+  type InferenceResource,
+  type InferenceStore,
+  toResource,
+} from './inference.js';
+
+export type CreateInferenceRequest = {
+  task: TaskName;
+  input: { text: string };
+  patientRef?: string | undefined;
+  encounterRef?: string | undefined;
+  callbackUrl?: string | undefined;
+};
+
+/** What the HTTP layer sends back. `body` is the exact JSON text, so that a replay is byte-identical. */
+export type InferenceAnswer = {
+  status: 200 | 202;
+  body: string;
+  inferenceId: string;
+  replayed: boolean;
+};
+
+export type InferenceServiceDeps = {
+  ledger: IdempotencyLedger;
+  store: InferenceStore;
+  router: ProviderRouter;
+  routing: RoutingConfig;
+  audit: AuditSink;
+  auditHmacKey: string;
+  gatewayVersion: string;
+  /** Fraction of confident outputs also sent to review for quality control, chosen per inference id. */
+  reviewSampleRate: number;
+  clock?: () => Date;
+  /** Operational log for failures that must not change the answer (no clinical content). */
+  warn?: (message: string, fields?: Record<string, unknown>) => void;
+};
+
+export type RequestContext = { trace: string | null };
+
+export class InferenceService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: InferenceServiceDeps) {
+    this.now = deps.clock ?? (() => new Date());
+  }
+
+  /**
+   * Runs an inference once per (tenant, idempotency key). `fingerprint` identifies the request (method,
+   * path, canonical body) so that a different request under the same key is refused.
+   */
+  async create(
+    principal: Principal,
+    idempotencyKey: string,
+    fingerprint: string,
+    request: CreateInferenceRequest,
+    ctx: RequestContext,
+  ): Promise<InferenceAnswer> {
+    requireRole(principal, 'clinician');
+    const started = Date.now();
+    const outcome = await this.deps.ledger.claim(principal.tenant, idempotencyKey, fingerprint);
+    if (outcome.kind === 'replay') {
+      await this.emitStandalone(principal, ctx, outcome.inferenceId, 'inference.replayed', request.task, {
+        httpStatus: outcome.response.status,
+      });
+      return {
+        status: outcome.response.status as 200 | 202,
+        body: outcome.response.body,
+        inferenceId: outcome.inferenceId,
+        replayed: true,
+      };
+    }
+    const { claim } = outcome;
+    const route = this.deps.routing.tasks[request.task];
+    const prompt = buildPrompt(request.task, request.input.text);
+    const promptHash = hmacHex(this.deps.auditHmacKey, PROMPT_TEMPLATE_VERSION, prompt.system, prompt.user);
+
+    let routed: RoutedResult;
+    try {
+      if (!route) throw new Error(`task ${request.task} has no route`);
+      routed = await this.deps.router.run(route, prompt);
+    } catch (e) {
+      await this.fail(claim, principal, ctx, request.task, promptHash, e, started);
+      throw e;
+    }
+
+    const score = scoreResult(request.task, routed.result);
+    const threshold = route.reviewThreshold;
+    const sampled = score.confidence >= threshold && isSampled(claim.inferenceId, this.deps.reviewSampleRate);
+    const needsReview = score.basis === 'invalid_output' || score.confidence < threshold || sampled;
+    const now = this.now();
+    const record: InferenceRecord = {
+      id: claim.inferenceId,
+      tenant: principal.tenant,
+      requestedBy: principal.subject,
+      task: request.task,
+      status: needsReview ? 'pending_review' : 'completed',
+      input: { text: request.input.text },
+      patientRef: request.patientRef ?? null,
+      encounterRef: request.encounterRef ?? null,
+      callbackUrl: request.callbackUrl ?? null,
+      output: needsReview ? null : score.output,
+      proposal: score.output,
+      confidence: score.confidence,
+      threshold,
+      scorerVersion: SCORER_VERSION,
+      scoreBasis: score.basis,
+      sampledForReview: sampled,
+      provider: routed.provider,
+      model: routed.model,
+      promptTemplateVersion: PROMPT_TEMPLATE_VERSION,
+      promptHash,
+      attempts: routed.attempts,
+      review: needsReview ? { state: 'pending', reviewer: null, reasonCode: null, decidedAt: null } : null,
+      createdAt: now,
+      completedAt: needsReview ? null : now,
+      auditHead: { sequence: 0, hash: '' },
+    };
+    const status = needsReview ? 202 : 200;
+    const body = JSON.stringify(toResource(record));
+    const event = sealEvent(
+      this.draft(
+        principal,
+        ctx,
+        record.id,
+        needsReview ? 'inference.routed_to_review' : 'inference.completed',
+        {
+          task: request.task,
+          decision: {
+            status: record.status,
+            httpStatus: status,
+            provider: routed.provider,
+            model: routed.model,
+            modelVersion: routed.result.model || null,
+            routing: { attempts: routed.attempts, fallbackTaken: routed.fallbackTaken },
+            promptTemplateVersion: PROMPT_TEMPLATE_VERSION,
+            promptHash,
+            response: score.output,
+            confidence: score.confidence,
+            threshold,
+            scorerVersion: SCORER_VERSION,
+            scoreBasis: score.basis,
+            sampledForReview: sampled,
+            failureReason: null,
+            latencyMs: { total: Date.now() - started, provider: providerLatency(routed.attempts) },
+          },
+        },
+      ),
+      null,
+    );
+    record.auditHead = headOf(event);
+
+    try {
+      await this.deps.store.commitCompletion({
+        ledgerRecordId: claim.recordId,
+        ownerToken: claim.ownerToken,
+        ledgerRecord: this.deps.ledger.completedRecord(claim, { status, body }),
+        inference: record,
+      });
+    } catch (e) {
+      if (isLeaseLostError(e)) {
+        // A newer holder owns the key now; its answer is the one that counts. Ours is dropped unseen.
+        throw new RequestInProgressError(1);
+      }
+      await this.fail(claim, principal, ctx, request.task, promptHash, e, started);
+      throw e;
+    }
+    await this.writeAudit(event);
+    return { status, body, inferenceId: record.id, replayed: false };
+  }
+
+  async get(principal: Principal, id: string): Promise<InferenceResource> {
+    requireRole(principal, 'clinician');
+    const record = await this.deps.store.getInference(id);
+    // Another tenant's inference is indistinguishable from a missing one.
+    if (!record || record.tenant !== principal.tenant) throw new NotFoundError('no such inference');
+    return toResource(record);
+  }
+
+  private async fail(
+    claim: Claim,
+    principal: Principal,
+    ctx: RequestContext,
+    task: TaskName,
+    promptHash: string,
+    error: unknown,
+    started: number,
+  ): Promise<void> {
+    try {
+      await this.deps.ledger.release(claim);
+    } catch {
+      // The lease runs out on its own; the next retry takes the key over then.
+      this.deps.warn?.('could not release idempotency claim after a failure', {
+        inferenceId: claim.inferenceId,
+      });
+    }
+    const attempts = isProvidersUnavailableError(error) ? [...error.attempts] : [];
+    const event = sealEvent(
+      this.draft(principal, ctx, claim.inferenceId, 'inference.failed', {
+        task,
+        decision: {
+          status: 'failed',
+          httpStatus: null,
+          provider: null,
+          model: null,
+          modelVersion: null,
+          routing: { attempts, fallbackTaken: attempts.length > 1 },
+          promptTemplateVersion: PROMPT_TEMPLATE_VERSION,
+          promptHash,
+          response: null,
+          confidence: null,
+          threshold: null,
+          scorerVersion: null,
+          scoreBasis: null,
+          sampledForReview: null,
+          failureReason: isGatewayError(error) ? error.kind : 'internal',
+          latencyMs: { total: Date.now() - started, provider: providerLatency(attempts) },
+        },
+      }),
+      null,
+    );
+    await this.writeAudit(event);
+  }
+
+  private async emitStandalone(
+    principal: Principal,
+    ctx: RequestContext,
+    inferenceId: string,
+    type: 'inference.replayed',
+    task: TaskName,
+    extra: { httpStatus: number },
+  ): Promise<void> {
+    const draft = this.draft(principal, ctx, inferenceId, type, {
+      task,
+      decision: {
+        status: 'replayed',
+        httpStatus: extra.httpStatus,
+        provider: null,
+        model: null,
+        modelVersion: null,
+        routing: null,
+        promptTemplateVersion: null,
+        promptHash: null,
+        response: null,
+        confidence: null,
+        threshold: null,
+        scorerVersion: null,
+        scoreBasis: null,
+        sampledForReview: null,
+        failureReason: null,
+        latencyMs: null,
+      },
+    });
+    await this.writeAudit(sealStandalone(draft));
+  }
+
+  private draft(
+    principal: Principal,
+    ctx: RequestContext,
+    inferenceId: string,
+    eventType: AuditEvent['eventType'],
+    parts: Pick<AuditDraft, 'task' | 'decision'>,
+  ): AuditDraft {
+    return {
+      schemaVersion: AUDIT_SCHEMA_VERSION,
+      eventId: randomUUID(),
+      eventType,
+      timestamp: this.now().toISOString(),
+      tenant: principal.tenant,
+      actor: { subject: principal.subject, tenant: principal.tenant, role: 'clinician' },
+      inferenceId,
+      gatewayVersion: this.deps.gatewayVersion,
+      trace: ctx.trace,
+      review: null,
+      breaker: null,
+      ...parts,
+    };
+  }
+
+  private async writeAudit(event: AuditEvent): Promise<void> {
+    try {
+      await this.deps.audit.write(event);
+    } catch {
+      this.deps.warn?.('audit sink write failed', { eventId: event.eventId, eventType: event.eventType });
+    }
+  }
+}
+
+/** Deterministic per inference id, so a re-run of the same inference makes the same sampling choice. */
+export function isSampled(inferenceId: string, rate: number): boolean {
+  if (rate <= 0) return false;
+  if (rate >= 1) return true;
+  const bucket = createHash('sha256').update(inferenceId).digest().readUInt32BE(0) / 0x1_0000_0000;
+  return bucket < rate;
+}
+
+const providerLatency = (attempts: readonly ProviderAttempt[]): number | null =>
+  attempts.length === 0 ? null : attempts.reduce((sum, a) => sum + a.latencyMs, 0);

@@ -1,0 +1,88 @@
+import type { Request } from '@google-cloud/functions-framework';
+import type { z } from 'zod';
+import {
+  type FieldProblem,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../core/errors.js';
+
+/** Requests with a body must say it is JSON. */
+export function requireJson(req: Request): void {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new UnsupportedMediaTypeError('the request body must be application/json');
+  }
+}
+
+export function requireBodyWithin(req: Request, maxBytes: number): void {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const actual = req.rawBody?.length ?? 0;
+  if (declared > maxBytes || actual > maxBytes) {
+    throw new PayloadTooLargeError(`the request body must be at most ${maxBytes} bytes`);
+  }
+}
+
+/** Validates with zod; failures list every field problem, without echoing the values. */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what = 'request body'): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new ValidationError(`the ${what} is invalid`, toFieldProblems(result.error));
+}
+
+export function toFieldProblems(error: z.ZodError): FieldProblem[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.length ? issue.path.map(String).join('.') : '(root)',
+    message: issue.message,
+  }));
+}
+
+export type Route<C> = {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** A path pattern such as `/v1/inferences/:id`. */
+  path: string;
+  handle: (ctx: C, params: Record<string, string>) => Promise<void>;
+};
+
+/**
+ * Picks the route for a request. A path that exists under another method answers 405 with `Allow`;
+ * an unknown path answers 404.
+ */
+export function matchRoute<C>(routes: readonly Route<C>[], method: string, path: string) {
+  const normalised = path.length > 1 ? path.replace(/\/+$/, '') : path;
+  const allowed: string[] = [];
+  for (const route of routes) {
+    const params = matchPath(route.path, normalised);
+    if (!params) continue;
+    if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { route, params };
+    allowed.push(route.method);
+  }
+  if (allowed.length > 0) throw new MethodNotAllowedError(allowed);
+  throw new NotFoundError('no such resource');
+}
+
+function matchPath(pattern: string, path: string): Record<string, string> | null {
+  const want = pattern.split('/');
+  const got = path.split('/');
+  if (want.length !== got.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i]!;
+    const g = got[i]!;
+    if (w.startsWith(':')) {
+      let value: string;
+      try {
+        value = decodeURIComponent(g);
+      } catch {
+        return null;
+      }
+      if (!value) return null;
+      params[w.slice(1)] = value;
+    } else if (w !== g) {
+      return null;
+    }
+  }
+  return params;
+}
