@@ -59,7 +59,7 @@ describe('inference API with the idempotency ledger (Firestore emulator, local m
   it('answers 200 with a completed inference when the model is confident', async () => {
     const res = await post(body());
     assert.equal(res.status, 200);
-    assert.match(res.headers['content-type'], /^application\/json/);
+    assert.match(res.headers['content-type'] ?? '', /^application\/json/);
     assert.equal(res.body.status, 'completed');
     assert.match(res.body.id, /^inf_/);
     assert.equal(res.body.task, 'medication-extraction');
@@ -114,7 +114,7 @@ describe('inference API with the idempotency ledger (Firestore emulator, local m
     assert.equal((await post(body(), key)).status, 200);
     const res = await post(body('Aspirin 81 mg daily.'), key);
     assert.equal(res.status, 422);
-    assert.match(res.headers['content-type'], /^application\/problem\+json/);
+    assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
     assert.equal(res.body.status, 422);
     assert.equal((await models.a.stats()).requests, 1);
   });
@@ -128,7 +128,7 @@ describe('inference API with the idempotency ledger (Firestore emulator, local m
     const finished = answers.filter((r) => r.status !== 409);
     for (const r of answers.filter((r) => r.status === 409)) {
       assert.ok(Number(r.headers['retry-after']) >= 1, 'a 409 carries Retry-After');
-      assert.match(r.headers['content-type'], /^application\/problem\+json/);
+      assert.match(r.headers['content-type'] ?? '', /^application\/problem\+json/);
     }
     assert.ok(finished.length >= 1);
     for (const r of finished) {
@@ -172,7 +172,7 @@ describe('inference API with the idempotency ledger (Firestore emulator, local m
     const failed = await post(body(), key);
     assert.equal(failed.status, 503);
     assert.ok(Number(failed.headers['retry-after']) >= 1);
-    assert.match(failed.headers['content-type'], /^application\/problem\+json/);
+    assert.match(failed.headers['content-type'] ?? '', /^application\/problem\+json/);
     assert.doesNotMatch(failed.text, /metformin|stack|Error:/);
     await models.a.reset();
     const retried = await post(body(), key);
