@@ -96,12 +96,11 @@ export class IdempotencyLedger {
     return this.guard(async () => {
       for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
         const fresh = this.freshClaim(recordId, tenant, fingerprint);
+        // Most keys are new: try the conditional create first, and read only when the key is taken.
+        if (await this.store.create(recordId, toRecord(fresh)))
+          return { kind: 'claimed', claim: fresh, tookOver: false };
         const existing = await this.store.get(recordId);
-        if (!existing) {
-          if (await this.store.create(recordId, toRecord(fresh)))
-            return { kind: 'claimed', claim: fresh, tookOver: false };
-          continue; // somebody created it between our read and our create: look again
-        }
+        if (!existing) continue; // released or deleted between our create and our read: try again
         const decision = this.decide(existing.value, fingerprint);
         if (decision.kind !== 'take') return decision.outcome();
         if (await this.store.replace(recordId, toRecord(fresh), existing.version)) {
