@@ -1,0 +1,111 @@
+# The four Cloud Functions (2nd gen), built from one source archive; functions/src/index.ts registers the
+# entry points. Which env vars each gets, and which secrets, is derived here from local.functions.
+
+locals {
+  # Settings every function reads (functions/src/config.ts parses them once, at cold start). To pass a new
+  # setting, add it here (or, without a module change, through var.extra_environment).
+  managed_environment = {
+    GATEWAY_ENV               = "production"
+    GATEWAY_VERSION           = local.gateway_version
+    GOOGLE_CLOUD_PROJECT      = var.project_id
+    AUTH_PRINCIPALS           = jsonencode(var.auth_principals)
+    ROUTING_CONFIG            = jsonencode(jsondecode(var.routing_config))
+    REVIEW_SAMPLE_RATE        = tostring(var.review_sample_rate)
+    IDEMPOTENCY_TTL_HOURS     = tostring(var.idempotency_ttl_hours)
+    IDEMPOTENCY_LEASE_SECONDS = tostring(var.idempotency_lease_seconds)
+    REVIEW_TOPIC              = google_pubsub_topic.topic["review_requests"].name
+    REVIEW_DEAD_LETTER_TOPIC  = google_pubsub_topic.topic["review_dead_letter"].name
+    ESCALATION_TOPIC          = google_pubsub_topic.topic["review_escalations"].name
+    # A name, not the resource: the subscription pushes to review-intake, so it depends on the function.
+    REVIEW_INTAKE_SUBSCRIPTION   = local.subscriptions.review_intake
+    REVIEW_MAX_DELIVERY_ATTEMPTS = tostring(var.dead_letter_max_delivery_attempts)
+    REVIEW_LEASE_SECONDS         = tostring(var.review_lease_seconds)
+    TASKS_MODE                   = "cloud"
+    TASKS_LOCATION               = var.region
+    DEADLINE_QUEUE               = google_cloud_tasks_queue.queue["review_deadlines"].name
+    CALLBACK_QUEUE               = google_cloud_tasks_queue.queue["review_callbacks"].name
+    # review-jobs accepts OIDC tokens for this audience from these two accounts only.
+    REVIEW_JOBS_URL           = local.function_urls["review_jobs"]
+    JOBS_AUDIENCE             = local.function_urls["review_jobs"]
+    TASKS_SERVICE_ACCOUNT     = google_service_account.review_tasks.email
+    SCHEDULER_SERVICE_ACCOUNT = google_service_account.review_scheduler.email
+  }
+
+  function_environment = {
+    for key, fn in local.functions : key => merge(
+      var.extra_environment,
+      var.breaker_settings,
+      local.managed_environment,
+      # The ID-token audience this function accepts: its own URL.
+      { AUTH_AUDIENCE = local.function_urls[key] },
+    )
+  }
+
+  # Secrets mounted as environment variables, per function: the audit key where audit events are written,
+  # provider API keys where models are called. The accessor grants below are derived from this same map,
+  # so a secret is readable exactly by the functions that mount it.
+  function_secrets = {
+    for key, fn in local.functions : key => merge(
+      { for env_name, secret_id in { AUDIT_HMAC_KEY = google_secret_manager_secret.audit_hmac_key.secret_id } : env_name => secret_id if fn.writes_audit },
+      { for env_name, _ in var.provider_api_key_secrets : env_name => google_secret_manager_secret.provider_api_key[env_name].secret_id if fn.calls_models },
+    )
+  }
+
+  secret_bindings = merge([
+    for key, secrets in local.function_secrets : {
+      for env_name, secret_id in secrets : "${key}/${env_name}" => { function = key, env_name = env_name }
+    }
+  ]...)
+}
+
+resource "google_cloudfunctions2_function" "function" {
+  for_each    = local.functions
+  project     = var.project_id
+  location    = var.region
+  name        = each.value.name
+  description = each.value.description
+
+  build_config {
+    runtime         = "nodejs22"
+    entry_point     = each.value.entry_point
+    service_account = google_service_account.function_builder.id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.function_source.name
+        object = google_storage_bucket_object.function_source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.function[each.key].email
+    ingress_settings                 = each.value.ingress
+    all_traffic_on_latest_revision   = true
+    min_instance_count               = local.function_sizing[each.key].min_instances
+    max_instance_count               = local.function_sizing[each.key].max_instances
+    max_instance_request_concurrency = local.function_sizing[each.key].concurrency
+    available_cpu                    = local.function_sizing[each.key].cpu
+    available_memory                 = local.function_sizing[each.key].memory
+    timeout_seconds                  = local.function_sizing[each.key].timeout_seconds
+    environment_variables            = local.function_environment[each.key]
+
+    dynamic "secret_environment_variables" {
+      for_each = local.function_secrets[each.key]
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        # New instances pick up a rotated value; rotation procedure in the README.
+        version = "latest"
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_service.service,
+    google_project_iam_member.function,
+    google_project_iam_member.function_builder,
+    # The deploy checks that the runtime account can read every mounted secret.
+    google_secret_manager_secret_iam_member.accessor,
+  ]
+}

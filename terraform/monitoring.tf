@@ -1,0 +1,171 @@
+# Alerts: a breaker opened, reviews overdue or piling up, dead letters, function error rate. Every policy
+# notifies the channels in var.alert_notification_channels plus one email channel per
+# var.alert_email_addresses.
+
+resource "google_monitoring_notification_channel" "email" {
+  for_each     = toset(var.alert_email_addresses)
+  project      = var.project_id
+  display_name = "Clinical AI gateway alerts: ${each.value}"
+  type         = "email"
+  labels = {
+    email_address = each.value
+  }
+}
+
+locals {
+  notification_channels = concat(var.alert_notification_channels, [for c in google_monitoring_notification_channel.email : c.id])
+}
+
+resource "google_monitoring_alert_policy" "breaker_opened" {
+  project               = var.project_id
+  display_name          = "Gateway: provider circuit breaker opened"
+  combiner              = "OR"
+  notification_channels = local.notification_channels
+  severity              = "WARNING"
+
+  conditions {
+    display_name = "breaker.opened audit events"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.audit_event["breaker_opened"].name}\" AND resource.type=\"cloud_run_revision\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.provider"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A provider's error rate crossed the breaker threshold; requests fall back down the task's chain. Check the provider's status and `GET /v1/providers` (admin). The breaker closes by itself once probes succeed."
+  }
+}
+
+resource "google_monitoring_alert_policy" "review_overdue" {
+  project               = var.project_id
+  display_name          = "Gateway: review items overdue or backlogged"
+  combiner              = "OR"
+  notification_channels = local.notification_channels
+  severity              = "WARNING"
+
+  conditions {
+    display_name = "review.escalated audit events (a review passed its SLA)"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.audit_event["review_escalated"].name}\" AND resource.type=\"cloud_run_revision\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.task"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  conditions {
+    display_name = "review requests waiting for the intake"
+    condition_threshold {
+      filter          = "metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.type=\"pubsub_subscription\" AND resource.label.subscription_id=\"${google_pubsub_subscription.review_intake.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.review_intake_backlog_seconds
+      duration        = "300s"
+      aggregations {
+        alignment_period   = "60s"
+        per_series_aligner = "ALIGN_MAX"
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Reviews are overdue (escalated to the review-escalations topic, subscription review-escalations-operators) or review requests are not reaching the review-intake function. Check reviewer staffing, then review-intake's errors."
+  }
+}
+
+resource "google_monitoring_alert_policy" "dead_letters" {
+  project               = var.project_id
+  display_name          = "Gateway: review requests dead-lettered"
+  combiner              = "OR"
+  notification_channels = local.notification_channels
+  severity              = "ERROR"
+
+  conditions {
+    display_name = "messages held in ${google_pubsub_subscription.review_dead_letter.name}"
+    condition_threshold {
+      filter          = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.type=\"pubsub_subscription\" AND resource.label.subscription_id=\"${google_pubsub_subscription.review_dead_letter.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "60s"
+      aggregations {
+        alignment_period   = "60s"
+        per_series_aligner = "ALIGN_MAX"
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A review request failed every delivery to review-intake and is held in the dead-letter subscription: a pending inference has no review item. Fix the cause (review-intake logs), then replay: README \"Dead letters\"."
+  }
+}
+
+resource "google_monitoring_alert_policy" "function_error_rate" {
+  project               = var.project_id
+  display_name          = "Gateway: function 5xx rate above threshold"
+  combiner              = "OR"
+  notification_channels = local.notification_channels
+  severity              = "ERROR"
+
+  conditions {
+    display_name = "share of 5xx answers per function"
+    condition_threshold {
+      filter             = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND metric.label.response_code_class=\"5xx\" AND ${local.gateway_services_filter}"
+      denominator_filter = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND ${local.gateway_services_filter}"
+      comparison         = "COMPARISON_GT"
+      threshold_value    = var.error_rate_threshold
+      duration           = "300s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_RATE"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.service_name"]
+      }
+      denominator_aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_RATE"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.service_name"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A gateway function answers 5xx to more than the threshold share of requests for five minutes. 503 with every provider failing also counts: check the breaker alert first, then the function's logs."
+  }
+}
+
+locals {
+  gateway_services_filter = "resource.label.service_name=one_of(${join(", ", [for fn in local.functions : "\"${fn.name}\""])})"
+}

@@ -1,0 +1,30 @@
+# Every minute, review-jobs publishes review requests the inference API could only write to the outbox
+# (Pub/Sub was unavailable at the time). The sweep is idempotent, so a missed or doubled run is harmless
+# and Cloud Scheduler need not retry: the next minute's run catches up.
+
+resource "google_cloud_scheduler_job" "sweep_review_outbox" {
+  project          = var.project_id
+  region           = var.region
+  name             = "sweep-review-outbox"
+  description      = "Publishes review requests left in the review outbox."
+  schedule         = var.outbox_sweep_schedule
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "${local.function_sizing["review_jobs"].timeout_seconds}s"
+
+  retry_config {
+    retry_count = 0
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = "${local.function_urls["review_jobs"]}/jobs/sweep-review-outbox"
+    headers     = { "Content-Type" = "application/json" }
+    body        = base64encode("{}")
+    oidc_token {
+      service_account_email = google_service_account.review_scheduler.email
+      audience              = local.function_urls["review_jobs"]
+    }
+  }
+
+  depends_on = [google_project_service.service, google_cloud_run_service_iam_member.invoker]
+}

@@ -1,0 +1,84 @@
+/**
+ * Just enough of Cloud Logging's side to test the audit sink's filter against what the code really writes:
+ *
+ * - `logEntryFromStdout`: the LogEntry Cloud Run's logging agent makes of one structured JSON line on a
+ *   function's stdout (special `logging.googleapis.com/*` keys and `severity` lifted out, the rest is
+ *   `jsonPayload`);
+ * - `matchesLoggingFilter`: the Logging query language restricted to conjunctions of equalities
+ *   (`a.b="v" AND c=v`), which is all the sink and metric filters use. Anything else (OR, NOT, `:`,
+ *   comparisons, parentheses) throws, so a filter this cannot judge fails the test instead of passing.
+ */
+
+export type LogEntry = {
+  logName: string;
+  resource: { type: string; labels: Record<string, string> };
+  severity: string;
+  labels: Record<string, string>;
+  jsonPayload: Record<string, unknown>;
+  insertId?: string;
+  trace?: string;
+};
+
+const SPECIAL_KEYS = {
+  'logging.googleapis.com/labels': 'labels',
+  'logging.googleapis.com/insertId': 'insertId',
+  'logging.googleapis.com/trace': 'trace',
+} as const;
+
+export function logEntryFromStdout(line: string, project: string, serviceName: string): LogEntry {
+  const fields = JSON.parse(line) as Record<string, unknown>;
+  const entry: LogEntry = {
+    logName: `projects/${project}/logs/run.googleapis.com%2Fstdout`,
+    resource: { type: 'cloud_run_revision', labels: { service_name: serviceName, project_id: project } },
+    severity: typeof fields.severity === 'string' ? fields.severity : 'DEFAULT',
+    labels: {},
+    jsonPayload: {},
+  };
+  for (const [key, value] of Object.entries(fields)) {
+    if (key === 'severity' || key === 'time' || key === 'timestamp') continue;
+    const special = SPECIAL_KEYS[key as keyof typeof SPECIAL_KEYS];
+    if (special === 'labels') entry.labels = value as Record<string, string>;
+    else if (special) entry[special] = String(value);
+    else entry.jsonPayload[key] = value;
+  }
+  return entry;
+}
+
+type Comparison = { path: string[]; value: string };
+
+export function parseLoggingFilter(filter: string): Comparison[] {
+  const comparisons: Comparison[] = [];
+  const clause = /^\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s"()]+)\s*/y;
+  let rest = filter;
+  for (;;) {
+    clause.lastIndex = 0;
+    const m = clause.exec(rest);
+    if (!m) throw new Error(`logging filter not understood at: ${JSON.stringify(rest)}`);
+    const raw = m[2]!;
+    comparisons.push({
+      path: m[1]!.split('.'),
+      value: raw.startsWith('"') ? (JSON.parse(raw) as string) : raw,
+    });
+    rest = rest.slice(m[0].length);
+    if (rest === '') return comparisons;
+    const and = /^AND\s+/.exec(rest);
+    if (!and) throw new Error(`logging filter not understood at: ${JSON.stringify(rest)}`);
+    rest = rest.slice(and[0].length);
+  }
+}
+
+export function fieldOf(entry: LogEntry, path: readonly string[]): unknown {
+  let value: unknown = entry;
+  for (const key of path) {
+    if (!value || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
+export function matchesLoggingFilter(filter: string, entry: LogEntry): boolean {
+  return parseLoggingFilter(filter).every(({ path, value }) => {
+    const actual = fieldOf(entry, path);
+    return actual !== undefined && actual !== null && String(actual) === value;
+  });
+}
