@@ -1,0 +1,79 @@
+/**
+ * Mocha root-hook plugin (loaded through `.mocharc.json` "require"): one Firestore emulator and one Pub/Sub
+ * emulator for the whole test run, on free ports.
+ *
+ * The environment is set when this module loads, before mocha imports any spec file, because modules under
+ * test may read it at import time (config is parsed once at cold start; SDK clients read
+ * FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST when constructed). The emulators themselves start in
+ * `beforeAll`, on the ports chosen here, and stop in `afterAll`.
+ *
+ * An emulator whose `*_EMULATOR_HOST` is already set in the environment is used as it is and not started.
+ */
+import type { Context } from 'mocha';
+import {
+  type RunningEmulator,
+  startFirestoreEmulator,
+  startPubsubEmulator,
+} from '../../functions/dev/emulators.js';
+import { findFreePort } from '../../functions/dev/processes.js';
+
+process.env.GOOGLE_CLOUD_PROJECT ??= 'demo-clinical-gateway-test';
+process.env.GATEWAY_ENV = 'local';
+// Tests never run where a metadata server exists; without this, the Google SDKs probe for one (about a
+// second, and a MetadataLookupWarning) before their first call to an emulator.
+process.env.METADATA_SERVER_DETECTION ??= 'none';
+
+interface PlannedEmulator {
+  start: typeof startFirestoreEmulator;
+  port: number;
+}
+
+const planned: PlannedEmulator[] = [];
+
+/** A free port not already planned for the other emulator. */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await findFreePort();
+    if (!planned.some((emulator) => emulator.port === port)) return port;
+  }
+}
+
+if (!process.env.FIRESTORE_EMULATOR_HOST) {
+  const port = await freePort();
+  process.env.FIRESTORE_EMULATOR_HOST = `127.0.0.1:${port}`;
+  planned.push({ start: startFirestoreEmulator, port });
+}
+if (!process.env.PUBSUB_EMULATOR_HOST) {
+  const port = await freePort();
+  process.env.PUBSUB_EMULATOR_HOST = `127.0.0.1:${port}`;
+  planned.push({ start: startPubsubEmulator, port });
+}
+
+let running: RunningEmulator[] = [];
+
+export const mochaHooks = {
+  async beforeAll(this: Context): Promise<void> {
+    this.timeout(120_000);
+    const projectId = process.env.GOOGLE_CLOUD_PROJECT;
+    const results = await Promise.allSettled(
+      planned.map(({ start, port }) => start({ port, projectId, keepLog: 'on-failure' })),
+    );
+    running = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const failure = results.find((result) => result.status === 'rejected');
+    if (failure) {
+      await stopAll();
+      throw failure.reason;
+    }
+  },
+
+  async afterAll(this: Context): Promise<void> {
+    this.timeout(60_000);
+    await stopAll();
+  },
+};
+
+async function stopAll(): Promise<void> {
+  const stopping = running;
+  running = [];
+  await Promise.all(stopping.map((emulator) => emulator.stop()));
+}
