@@ -1,0 +1,103 @@
+import Anthropic, { APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import { AnthropicVertex, type ClientOptions as VertexClientOptions } from '@anthropic-ai/vertex-sdk';
+import {
+  failureKindForStatus,
+  ProviderCallError,
+  type ProviderClient,
+  type ProviderRequest,
+  type ProviderResult,
+} from '../../core/providers/provider.js';
+import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
+
+type SdkAuthClient = NonNullable<VertexClientOptions['authClient']>;
+
+export type AnthropicOptions =
+  | { mode: 'direct'; apiKey: string; baseUrl?: string | undefined; maxOutputTokens: number }
+  | {
+      mode: 'vertex';
+      project: string;
+      location: string;
+      baseUrl?: string | undefined;
+      maxOutputTokens: number;
+      /** Left out: Application Default Credentials (the function's service account). */
+      credential?: GoogleCredential | undefined;
+    };
+
+/**
+ * Claude, through the Anthropic API with a key (`direct`) or on Vertex AI with Google credentials (`vertex`).
+ * The Messages API returns no log-probabilities, so `tokenLogprobs` is null and the scorer's conservative
+ * rule applies. No sampling parameters are sent: current Claude models reject `temperature`. The SDK's
+ * retries stay off: falling back down the provider chain is the router's business.
+ */
+export class AnthropicProvider implements ProviderClient {
+  private readonly client: Anthropic | AnthropicVertex;
+
+  constructor(
+    readonly name: string,
+    private readonly options: AnthropicOptions,
+  ) {
+    const common = { maxRetries: 0, ...(options.baseUrl ? { baseURL: options.baseUrl } : {}) };
+    this.client =
+      options.mode === 'direct'
+        ? new Anthropic({ ...common, apiKey: options.apiKey, authToken: null })
+        : new AnthropicVertex({
+            ...common,
+            projectId: options.project,
+            region: options.location,
+            ...(options.credential ? { authClient: asSdkAuthClient<SdkAuthClient>(options.credential) } : {}),
+          });
+  }
+
+  async complete(request: ProviderRequest): Promise<ProviderResult> {
+    let message: Anthropic.Message;
+    try {
+      message = await this.client.messages.create(
+        {
+          model: request.model,
+          max_tokens: this.options.maxOutputTokens,
+          system: request.prompt.system,
+          messages: [{ role: 'user', content: request.prompt.user }],
+        },
+        { signal: request.signal },
+      );
+    } catch (e) {
+      throw this.classify(e, request.signal);
+    }
+    if (message?.stop_reason === 'refusal') throw new ProviderCallError(this.name, 'bad_request');
+    const blocks = Array.isArray(message?.content) ? message.content : [];
+    const text = blocks
+      .filter((b): b is Anthropic.TextBlock => b.type === 'text' && typeof b.text === 'string')
+      .map((b) => b.text)
+      .join('');
+    if (text.trim().length === 0) throw new ProviderCallError(this.name, 'malformed');
+    return {
+      text: withoutCodeFence(text),
+      tokenLogprobs: null,
+      model: typeof message.model === 'string' && message.model ? message.model : request.model,
+      usage: message.usage
+        ? { inputTokens: message.usage.input_tokens, outputTokens: message.usage.output_tokens }
+        : null,
+    };
+  }
+
+  private classify(e: unknown, signal: AbortSignal): ProviderCallError {
+    if (signal.aborted || e instanceof APIUserAbortError || e instanceof APIConnectionTimeoutError) {
+      return new ProviderCallError(this.name, 'timeout');
+    }
+    if (e instanceof APIError && typeof e.status === 'number') {
+      return new ProviderCallError(this.name, failureKindForStatus(e.status), e.status);
+    }
+    if (e instanceof SyntaxError) return new ProviderCallError(this.name, 'malformed');
+    // Connection refused or reset, DNS, Google credentials that cannot be obtained.
+    return new ProviderCallError(this.name, 'server_error');
+  }
+}
+
+/**
+ * Claude has no JSON mode and sometimes wraps its JSON answer in a Markdown code fence; the answer inside is
+ * what the task asked for. Anything else is returned as it is, for the gateway's JSON check to judge.
+ */
+export function withoutCodeFence(text: string): string {
+  const fenced = /^\s*```[A-Za-z]*\s*\n([\s\S]*?)\n\s*```\s*$/.exec(text);
+  return fenced ? fenced[1]! : text;
+}

@@ -1,0 +1,115 @@
+import {
+  ApiError,
+  FinishReason,
+  type GenerateContentResponse,
+  GoogleGenAI,
+  type GoogleGenAIOptions,
+} from '@google/genai';
+import {
+  failureKindForStatus,
+  ProviderCallError,
+  type ProviderClient,
+  type ProviderRequest,
+  type ProviderResult,
+} from '../../core/providers/provider.js';
+import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
+
+type SdkAuthClient = NonNullable<NonNullable<GoogleGenAIOptions['googleAuthOptions']>['authClient']>;
+
+export type VertexGeminiOptions = {
+  project: string;
+  location: string;
+  /** Overrides the Vertex AI endpoint (tests point it at a local server). */
+  baseUrl?: string | undefined;
+  maxOutputTokens: number;
+  /** Left out: Application Default Credentials (the function's service account). */
+  credential?: GoogleCredential | undefined;
+};
+
+/** Finish reasons that mean the content was refused: a property of the request, not of the provider's health. */
+const refusals = new Set<string>([
+  FinishReason.SAFETY,
+  FinishReason.RECITATION,
+  FinishReason.BLOCKLIST,
+  FinishReason.PROHIBITED_CONTENT,
+  FinishReason.SPII,
+]);
+
+/**
+ * Gemini on Vertex AI through `@google/genai`. Asks for JSON (`responseMimeType`) and for the chosen tokens'
+ * log-probabilities, which the confidence scorer uses. The SDK's retries stay off: falling back down the
+ * provider chain is the router's business.
+ */
+export class VertexGeminiProvider implements ProviderClient {
+  private readonly ai: GoogleGenAI;
+
+  constructor(
+    readonly name: string,
+    private readonly options: VertexGeminiOptions,
+  ) {
+    this.ai = new GoogleGenAI({
+      vertexai: true,
+      project: options.project,
+      location: options.location,
+      ...(options.baseUrl ? { httpOptions: { baseUrl: options.baseUrl } } : {}),
+      ...(options.credential
+        ? { googleAuthOptions: { authClient: asSdkAuthClient<SdkAuthClient>(options.credential) } }
+        : {}),
+    });
+  }
+
+  async complete(request: ProviderRequest): Promise<ProviderResult> {
+    let response: GenerateContentResponse;
+    try {
+      response = await this.ai.models.generateContent({
+        model: request.model,
+        contents: [{ role: 'user', parts: [{ text: request.prompt.user }] }],
+        config: {
+          systemInstruction: request.prompt.system,
+          temperature: 0,
+          responseMimeType: 'application/json',
+          responseLogprobs: true,
+          maxOutputTokens: this.options.maxOutputTokens,
+          abortSignal: request.signal,
+        },
+      });
+    } catch (e) {
+      throw this.classify(e, request.signal);
+    }
+    if (response.promptFeedback?.blockReason) throw new ProviderCallError(this.name, 'bad_request');
+    const candidate = response.candidates?.[0];
+    if (candidate?.finishReason && refusals.has(candidate.finishReason)) {
+      throw new ProviderCallError(this.name, 'bad_request');
+    }
+    const parts = candidate?.content?.parts ?? [];
+    const text = parts
+      .filter((p) => !p.thought && typeof p.text === 'string')
+      .map((p) => p.text)
+      .join('');
+    if (text.length === 0) throw new ProviderCallError(this.name, 'malformed');
+    const chosen = candidate?.logprobsResult?.chosenCandidates ?? [];
+    const logprobs = chosen.map((c) => c.logProbability).filter((lp): lp is number => typeof lp === 'number');
+    const usage = response.usageMetadata;
+    return {
+      text,
+      tokenLogprobs: logprobs.length > 0 && logprobs.length === chosen.length ? logprobs : null,
+      model: response.modelVersion || request.model,
+      usage: usage
+        ? { inputTokens: usage.promptTokenCount ?? 0, outputTokens: usage.candidatesTokenCount ?? 0 }
+        : null,
+    };
+  }
+
+  private classify(e: unknown, signal: AbortSignal): ProviderCallError {
+    if (signal.aborted || isAbort(e)) return new ProviderCallError(this.name, 'timeout');
+    if (e instanceof ApiError)
+      return new ProviderCallError(this.name, failureKindForStatus(e.status), e.status);
+    // The SDK parses the body itself: a body that is not JSON surfaces as a SyntaxError.
+    if (e instanceof SyntaxError) return new ProviderCallError(this.name, 'malformed');
+    // Connection refused or reset, DNS, credentials that cannot be obtained: the provider is not reachable.
+    return new ProviderCallError(this.name, 'server_error');
+  }
+}
+
+const isAbort = (e: unknown): boolean =>
+  e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError');
