@@ -1,0 +1,97 @@
+import { type DocumentData, FieldPath, type Firestore } from '@google-cloud/firestore';
+import type { ReviewItem } from '../../core/review/reviewItem.js';
+import type {
+  ReviewChange,
+  ReviewListQuery,
+  ReviewSnapshot,
+  ReviewStore,
+} from '../../core/review/reviewStore.js';
+import { collections, revive } from './firestoreClient.js';
+import {
+  fromDocument as inferenceFromDocument,
+  toDocument as inferenceToDocument,
+} from './firestoreInferenceStore.js';
+import { outboxDocument } from './firestoreOutboxStore.js';
+
+/**
+ * `reviews/{reviewId}` in Firestore. The queue query (tenant, state, oldest first) uses the composite index
+ * `tenant, state, createdAt`. Outputs are stored as JSON text, as with inferences: their shape is the
+ * model's or the reviewer's, and Firestore cannot hold every JSON value.
+ */
+export class FirestoreReviewStore implements ReviewStore {
+  constructor(private readonly db: Firestore) {}
+
+  transact<T>(
+    ids: { inferenceId: string; reviewId: string },
+    change: (current: ReviewSnapshot) => ReviewChange<T>,
+  ): Promise<T> {
+    const itemRef = this.db.collection(collections.reviews).doc(ids.reviewId);
+    const inferenceRef = this.db.collection(collections.inferences).doc(ids.inferenceId);
+    return this.db.runTransaction(async (tx) => {
+      const [inferenceSnap, itemSnap] = await tx.getAll(inferenceRef, itemRef);
+      const current: ReviewSnapshot = {
+        inference: inferenceSnap?.exists ? inferenceFromDocument(inferenceSnap.data()!) : null,
+        item: itemSnap?.exists ? itemFromDocument(itemSnap.data()!) : null,
+      };
+      const { writes, result } = change(current);
+      if (writes?.item) {
+        // `create` also guards against an item appearing between our read and our commit.
+        if (current.item) tx.set(itemRef, itemToDocument(writes.item));
+        else tx.create(itemRef, itemToDocument(writes.item));
+      }
+      if (writes?.inference) tx.set(inferenceRef, inferenceToDocument(writes.inference));
+      for (const entry of writes?.outbox ?? []) {
+        tx.set(this.db.collection(collections.reviewOutbox).doc(entry.id), outboxDocument(entry));
+      }
+      return result;
+    });
+  }
+
+  async getItem(reviewId: string): Promise<ReviewItem | null> {
+    const snap = await this.db.collection(collections.reviews).doc(reviewId).get();
+    return snap.exists ? itemFromDocument(snap.data()!) : null;
+  }
+
+  async listItems(query: ReviewListQuery): Promise<ReviewItem[]> {
+    let q = this.db.collection(collections.reviews).where('tenant', '==', query.tenant);
+    q =
+      query.states.length === 1
+        ? q.where('state', '==', query.states[0])
+        : q.where('state', 'in', [...query.states]);
+    q = q.orderBy('createdAt').orderBy(FieldPath.documentId());
+    if (query.after) q = q.startAfter(query.after.createdAt, query.after.id);
+    const snap = await q.limit(query.limit).get();
+    return snap.docs.map((doc) => itemFromDocument(doc.data()));
+  }
+}
+
+function itemToDocument(item: ReviewItem): DocumentData {
+  const { proposal, decision, ...rest } = item;
+  let storedDecision: DocumentData | null = null;
+  if (decision) {
+    const { output, ...fields } = decision;
+    storedDecision = { ...fields, outputJson: JSON.stringify(output ?? null) };
+  }
+  return { ...rest, proposalJson: JSON.stringify(proposal ?? null), decision: storedDecision };
+}
+
+function itemFromDocument(data: DocumentData): ReviewItem {
+  const { proposalJson, decision, ...rest } = revive<Record<string, unknown>>(data);
+  const stored = decision as
+    | (Omit<NonNullable<ReviewItem['decision']>, 'output'> & { outputJson: string })
+    | null;
+  return {
+    ...(rest as Omit<ReviewItem, 'proposal' | 'decision'>),
+    proposal: JSON.parse(String(proposalJson)) as unknown,
+    decision: stored
+      ? {
+          action: stored.action,
+          reviewer: stored.reviewer,
+          reasonCode: stored.reasonCode,
+          note: stored.note,
+          output: JSON.parse(stored.outputJson) as unknown,
+          decidedAt: stored.decidedAt,
+        }
+      : null,
+  };
+}

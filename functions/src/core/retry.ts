@@ -1,0 +1,31 @@
+import { DependencyUnavailableError } from './errors.js';
+
+/**
+ * The one retry-timing helper: capped exponential backoff. Attempt 1 waits `minMs`, each further attempt
+ * doubles it, never beyond `maxMs`. No jitter: the local task scheduler mirrors Cloud Tasks' queue retry
+ * settings, which do not jitter either, and tests can compute the exact next attempt time.
+ */
+export type Backoff = { minMs: number; maxMs: number };
+
+export function backoffDelayMs(attempt: number, backoff: Backoff): number {
+  const doublings = Math.max(0, Math.min(attempt - 1, 30));
+  return Math.min(backoff.maxMs, backoff.minMs * 2 ** doublings);
+}
+
+/**
+ * Waits for `work` at most `ms`. On timeout it throws `DependencyUnavailableError` naming `dependency`; the
+ * work itself is not cancelled (SDK calls cannot always be), and its late failure is swallowed here so that
+ * it never becomes an unhandled rejection.
+ */
+export async function withTimeout<T>(work: Promise<T>, ms: number, dependency: string): Promise<T> {
+  work.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DependencyUnavailableError(dependency)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

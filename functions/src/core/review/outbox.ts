@@ -1,0 +1,185 @@
+import { isGatewayError } from '../errors.js';
+import { type InferenceStore, toResource } from '../inference/inference.js';
+import { withTimeout } from '../retry.js';
+import type { TaskScheduler } from '../scheduling/taskScheduler.js';
+import type { TaskName } from '../tasks.js';
+import type { ReviewPublisher } from './reviewPublisher.js';
+
+/**
+ * The review outbox: effects that must follow a committed state change (publish a review request, publish an
+ * escalation, schedule a callback) are recorded in the same Firestore transaction as the change, then
+ * delivered after commit. Whatever could not be delivered at once (Pub/Sub or Cloud Tasks down, the instance
+ * died) is delivered by the sweeper (`POST /jobs/sweep-review-outbox`, every minute). Every effect is
+ * idempotent downstream (review intake and task names deduplicate), so delivering one twice is harmless.
+ */
+
+type EntryBase = { id: string; inferenceId: string; tenant: string; createdAt: Date };
+
+export type OutboxEntry =
+  | (EntryBase & { kind: 'review_request'; task: TaskName })
+  | (EntryBase & { kind: 'escalation'; reviewId: string; task: TaskName; dueAt: Date; escalatedAt: Date })
+  | (EntryBase & { kind: 'callback'; reviewId: string; callbackUrl: string });
+
+export const outboxEntry = {
+  /** Keyed by the inference id: one review request per inference. */
+  reviewRequest: (i: { id: string; tenant: string; task: TaskName }, now: Date): OutboxEntry => ({
+    kind: 'review_request',
+    id: i.id,
+    inferenceId: i.id,
+    tenant: i.tenant,
+    task: i.task,
+    createdAt: now,
+  }),
+  escalation: (
+    item: { id: string; inferenceId: string; tenant: string; task: TaskName; dueAt: Date },
+    now: Date,
+  ): OutboxEntry => ({
+    kind: 'escalation',
+    id: `${item.id}.escalation`,
+    reviewId: item.id,
+    inferenceId: item.inferenceId,
+    tenant: item.tenant,
+    task: item.task,
+    dueAt: item.dueAt,
+    escalatedAt: now,
+    createdAt: now,
+  }),
+  callback: (
+    item: { id: string; inferenceId: string; tenant: string },
+    callbackUrl: string,
+    now: Date,
+  ): OutboxEntry => ({
+    kind: 'callback',
+    id: `${item.id}.callback`,
+    reviewId: item.id,
+    inferenceId: item.inferenceId,
+    tenant: item.tenant,
+    callbackUrl,
+    createdAt: now,
+  }),
+};
+
+/** Storage of the outbox. Entries are created by the stores that commit the state changes. */
+export interface OutboxStore {
+  /** Undelivered entries created at or before `createdBefore`, oldest first. */
+  listUndelivered(createdBefore: Date, limit: number): Promise<OutboxEntry[]>;
+  markDelivered(id: string, at: Date): Promise<void>;
+  /** Counts a failed delivery (for operators); the entry stays undelivered. */
+  recordFailure(id: string, at: Date, reason: string): Promise<void>;
+}
+
+export type OutboxRelayDeps = {
+  store: OutboxStore;
+  publisher: ReviewPublisher;
+  scheduler: TaskScheduler;
+  inferences: Pick<InferenceStore, 'getInference'>;
+  /** Service account whose OIDC token callbacks carry, audience = the callback URL; null: none (local). */
+  callbackServiceAccount: string | null;
+  /** How long one delivery may take before it is left to the sweeper. */
+  deliveryTimeoutMs: number;
+  clock?: () => Date;
+  warn?: (message: string, fields?: Record<string, unknown>) => void;
+};
+
+export type SweepResult = { delivered: number; failed: number };
+
+export class OutboxRelay {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: OutboxRelayDeps) {
+    this.now = deps.clock ?? (() => new Date());
+  }
+
+  /**
+   * Delivers one entry and marks it delivered. Never throws: an entry that could not be delivered stays in
+   * the outbox for the sweeper, and the caller's own answer does not depend on it.
+   */
+  async deliver(entry: OutboxEntry): Promise<boolean> {
+    try {
+      await withTimeout(this.perform(entry), this.deps.deliveryTimeoutMs, dependencyOf(entry));
+    } catch (error) {
+      const reason = isGatewayError(error) ? error.kind : 'internal';
+      this.deps.warn?.('review outbox entry not delivered; the sweeper will retry it', {
+        outboxId: entry.id,
+        kind: entry.kind,
+        reason,
+      });
+      await this.deps.store.recordFailure(entry.id, this.now(), reason).catch(() => undefined);
+      return false;
+    }
+    try {
+      await this.deps.store.markDelivered(entry.id, this.now());
+    } catch {
+      // Delivered but not marked: the sweeper delivers it again, which is harmless.
+      this.deps.warn?.('review outbox entry delivered but not marked', {
+        outboxId: entry.id,
+        kind: entry.kind,
+      });
+    }
+    return true;
+  }
+
+  /** Delivers entries at least `minAgeMs` old (younger ones are still being delivered by their writer). */
+  async sweep(options: { minAgeMs: number; batchSize: number; maxBatches: number }): Promise<SweepResult> {
+    const result: SweepResult = { delivered: 0, failed: 0 };
+    const failedIds = new Set<string>();
+    for (let batch = 0; batch < options.maxBatches; batch++) {
+      const cutoff = new Date(this.now().getTime() - options.minAgeMs);
+      const entries = (
+        await this.deps.store.listUndelivered(cutoff, options.batchSize + failedIds.size)
+      ).filter((e) => !failedIds.has(e.id));
+      if (entries.length === 0) break;
+      const outcomes = await Promise.all(entries.map((entry) => this.deliver(entry)));
+      outcomes.forEach((ok, i) => {
+        if (ok) result.delivered++;
+        else {
+          result.failed++;
+          failedIds.add(entries[i]!.id);
+        }
+      });
+      if (entries.length < options.batchSize) break;
+    }
+    return result;
+  }
+
+  private async perform(entry: OutboxEntry): Promise<void> {
+    switch (entry.kind) {
+      case 'review_request':
+        await this.deps.publisher.requestReview(
+          { schemaVersion: 1, inferenceId: entry.inferenceId, tenant: entry.tenant },
+          { task: entry.task },
+        );
+        return;
+      case 'escalation':
+        await this.deps.publisher.escalate({
+          schemaVersion: 1,
+          reviewId: entry.reviewId,
+          inferenceId: entry.inferenceId,
+          tenant: entry.tenant,
+          task: entry.task,
+          dueAt: entry.dueAt.toISOString(),
+          escalatedAt: entry.escalatedAt.toISOString(),
+        });
+        return;
+      case 'callback': {
+        const inference = await this.deps.inferences.getInference(entry.inferenceId);
+        if (!inference) throw new Error('callback for an unknown inference');
+        await this.deps.scheduler.schedule({
+          queue: 'callbacks',
+          name: `callback-${entry.reviewId}`,
+          url: entry.callbackUrl,
+          // The decided resource, exactly what GET /v1/inferences/{id} answers.
+          body: toResource(inference),
+          scheduleAt: this.now(),
+          oidc: this.deps.callbackServiceAccount
+            ? { serviceAccountEmail: this.deps.callbackServiceAccount, audience: entry.callbackUrl }
+            : null,
+        });
+        return;
+      }
+    }
+  }
+}
+
+const dependencyOf = (entry: OutboxEntry): string =>
+  entry.kind === 'callback' ? 'task scheduler' : 'review topic';

@@ -1,0 +1,45 @@
+import type { InferenceRecord } from '../inference/inference.js';
+import type { OutboxEntry } from './outbox.js';
+import type { ReviewItem, ReviewItemState } from './reviewItem.js';
+
+/**
+ * Storage of review items. The rules live in the review services; the store supplies one transactional
+ * primitive over an item and its inference (so a decision changes both at once, and every audit event
+ * advances the inference's hash chain exactly once), plus reads.
+ */
+
+export type ReviewSnapshot = { inference: InferenceRecord | null; item: ReviewItem | null };
+
+export type ReviewWrites = {
+  /** Creates the item if the snapshot had none, else replaces it. */
+  item?: ReviewItem;
+  inference?: InferenceRecord;
+  /** Outbox entries created in the same transaction (see outbox.ts). */
+  outbox?: OutboxEntry[];
+};
+
+/** What a change decides: what to write (null: nothing) and what to return after commit. */
+export type ReviewChange<T> = { writes: ReviewWrites | null; result: T };
+
+export type ReviewListQuery = {
+  tenant: string;
+  states: readonly ReviewItemState[];
+  limit: number;
+  /** Resume after this item (same order: createdAt, then id). */
+  after: { createdAt: Date; id: string } | null;
+};
+
+export interface ReviewStore {
+  /**
+   * Reads the inference and its review item in one transaction, lets `change` decide and writes what it
+   * returns, atomically. `change` must be pure: the transaction may run it more than once. Errors it throws
+   * abort the transaction and reach the caller unchanged.
+   */
+  transact<T>(
+    ids: { inferenceId: string; reviewId: string },
+    change: (current: ReviewSnapshot) => ReviewChange<T>,
+  ): Promise<T>;
+  getItem(reviewId: string): Promise<ReviewItem | null>;
+  /** A tenant's items in the given stored states, oldest first (createdAt, then id). */
+  listItems(query: ReviewListQuery): Promise<ReviewItem[]>;
+}

@@ -1,0 +1,80 @@
+import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
+import { z } from 'zod';
+import type { ServiceCallerVerifier } from '../core/auth/serviceCaller.js';
+import { DependencyUnavailableError, isGatewayError } from '../core/errors.js';
+import type { OutboxRelay } from '../core/review/outbox.js';
+import type { ReviewService } from '../core/review/reviewService.js';
+import { sendJson, sendProblem } from './problem.js';
+import { matchRoute, parseWith, type Route, requireJson } from './request.js';
+
+/**
+ * The internal review jobs, called only by Google services with an OIDC token of an allowed service account:
+ *
+ * - `POST /tasks/review-deadline` `{ "reviewId": "rev_..." }`: Cloud Tasks, at a review item's due time.
+ *   200 with the outcome; a check that comes too early answers 409, which Cloud Tasks retries.
+ * - `POST /jobs/sweep-review-outbox`: Cloud Scheduler, every minute. 200 with counts, or 503 if some entry
+ *   could not be delivered (it stays in the outbox for the next sweep), which shows up in the job's status.
+ */
+
+/** The job endpoints; Cloud Tasks and Cloud Scheduler (Terraform) call exactly these paths. */
+export const reviewJobPaths = {
+  deadline: '/tasks/review-deadline',
+  sweep: '/jobs/sweep-review-outbox',
+} as const;
+
+const deadlineSchema = z.strictObject({ reviewId: z.string().min(1).max(200) });
+
+export type ReviewJobsDeps = {
+  callers: ServiceCallerVerifier;
+  reviews: ReviewService;
+  outbox: OutboxRelay;
+  sweep: { minAgeMs: number; batchSize: number; maxBatches: number };
+  healthy: () => Promise<boolean>;
+  onUnexpectedError: (error: unknown, req: Request) => void;
+  /** Operational log (ids and counts only). */
+  info: (message: string, fields: Record<string, unknown>) => void;
+};
+
+type Ctx = { req: Request; res: Response };
+
+export function createReviewJobsApi(deps: ReviewJobsDeps): HttpFunction {
+  const routes: Route<Ctx>[] = [
+    {
+      method: 'POST',
+      path: reviewJobPaths.deadline,
+      handle: async ({ req, res }) => {
+        requireJson(req);
+        const { reviewId } = parseWith(deadlineSchema, req.body);
+        const outcome = await deps.reviews.escalateIfOverdue(reviewId);
+        if (outcome !== 'already_escalated') deps.info('review deadline checked', { reviewId, outcome });
+        sendJson(res, 200, { reviewId, outcome });
+      },
+    },
+    {
+      method: 'POST',
+      path: reviewJobPaths.sweep,
+      handle: async ({ res }) => {
+        const result = await deps.outbox.sweep(deps.sweep);
+        if (result.delivered + result.failed > 0) deps.info('review outbox swept', result);
+        if (result.failed > 0) throw new DependencyUnavailableError('review outbox delivery', 60);
+        sendJson(res, 200, result);
+      },
+    },
+  ];
+
+  return async (req, res) => {
+    try {
+      if (req.path === '/healthz') {
+        const ok = await deps.healthy().catch(() => false);
+        sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
+        return;
+      }
+      await deps.callers.verify(req.headers.authorization);
+      const { route, params } = matchRoute(routes, req.method, req.path);
+      await route.handle({ req, res }, params);
+    } catch (error) {
+      if (!isGatewayError(error)) deps.onUnexpectedError(error, req);
+      sendProblem(res, error);
+    }
+  };
+}

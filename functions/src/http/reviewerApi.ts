@@ -1,0 +1,115 @@
+import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
+import { z } from 'zod';
+import { traceIdOf } from '../adapters/logging/structuredLog.js';
+import type { Authenticator, Principal } from '../core/auth/principal.js';
+import { requireRole } from '../core/auth/principal.js';
+import { isGatewayError } from '../core/errors.js';
+import { reasonCodes, reviewActions, reviewItemStates } from '../core/review/reviewItem.js';
+import type { ReviewService } from '../core/review/reviewService.js';
+import { sendJson, sendProblem } from './problem.js';
+import { matchRoute, parseWith, type Route, requireBodyWithin, requireJson } from './request.js';
+
+/** The contract's limits on reviewer requests. */
+const MAX_NOTE_CHARS = 2_000;
+
+const listQuerySchema = z.strictObject({
+  state: z.enum(reviewItemStates).default('pending'),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, 'must be an integer from 1 to 200')
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(1, 'must be an integer from 1 to 200')
+        .max(200, 'must be an integer from 1 to 200'),
+    )
+    .default(50),
+});
+
+/**
+ * The shape of a decision. What each action requires (an output for edit, a reason for edit and reject) is
+ * the domain's rule, checked by the review service, which answers 422 as the contract says.
+ */
+const decisionSchema = z.strictObject({
+  action: z.enum(reviewActions),
+  output: z.unknown().optional(),
+  reasonCode: z.enum(reasonCodes).nullable().optional(),
+  note: z
+    .string()
+    .refine((s) => [...s].length <= MAX_NOTE_CHARS, {
+      message: `must be at most ${MAX_NOTE_CHARS} characters`,
+    })
+    .refine((s) => s.isWellFormed(), { message: 'must be well-formed Unicode' })
+    .nullable()
+    .optional(),
+});
+
+export type ReviewerApiDeps = {
+  authenticator: Authenticator;
+  reviews: ReviewService;
+  maxBodyBytes: number;
+  /** True once the function can reach its dependencies. */
+  healthy: () => Promise<boolean>;
+  onUnexpectedError: (error: unknown, req: Request) => void;
+};
+
+type Ctx = { req: Request; res: Response; principal: Principal };
+
+/** The reviewer API (role `reviewer`): the review queue, claims and decisions. */
+export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
+  const routes: Route<Ctx>[] = [
+    {
+      method: 'GET',
+      path: '/v1/reviews',
+      handle: async ({ req, res, principal }) => {
+        requireRole(principal, 'reviewer');
+        const query = parseWith(listQuerySchema, req.query, 'query');
+        sendJson(res, 200, { items: await deps.reviews.list(principal, query) });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/reviews/:id/claim',
+      handle: async ({ req, res, principal }, params) => {
+        requireRole(principal, 'reviewer');
+        sendJson(
+          res,
+          200,
+          await deps.reviews.claim(principal, params.id!, { trace: traceIdOf(req.headers) }),
+        );
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/reviews/:id/decision',
+      handle: async ({ req, res, principal }, params) => {
+        requireRole(principal, 'reviewer');
+        requireJson(req);
+        requireBodyWithin(req, deps.maxBodyBytes);
+        const body = parseWith(decisionSchema, req.body);
+        const item = await deps.reviews.decide(principal, params.id!, body, {
+          trace: traceIdOf(req.headers),
+        });
+        sendJson(res, 200, item);
+      },
+    },
+  ];
+
+  return async (req, res) => {
+    try {
+      if (req.path === '/healthz') {
+        const ok = await deps.healthy().catch(() => false);
+        sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
+        return;
+      }
+      const principal = await deps.authenticator.authenticate(req.headers.authorization);
+      const { route, params } = matchRoute(routes, req.method, req.path);
+      await route.handle({ req, res, principal }, params);
+    } catch (error) {
+      if (!isGatewayError(error)) deps.onUnexpectedError(error, req);
+      sendProblem(res, error);
+    }
+  };
+}

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Message } from '@google-cloud/pubsub';
+import { escalationOperatorsSubscription } from '../../functions/dev/reviewTopology.js';
+import { manualClock, startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
+import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
+
+type Models = Awaited<ReturnType<typeof startModelServers>>;
+
+/**
+ * Deadlines and callbacks run on the local task scheduler (TASKS_MODE=local): tasks stored in Firestore,
+ * performed by `LocalTaskRunner.runDue()`, which these tests call themselves with an injected clock.
+ */
+describe('review deadlines and callbacks (local task scheduler, injected clock, emulators)', () => {
+  let models: Models;
+  let h: ReviewHarness;
+  let tenant: string;
+  // A day of its own, so that no other test's tasks are due on this clock.
+  const clock = manualClock(new Date('2025-06-11T07:00:00Z'));
+
+  before(async () => {
+    models = await startModelServers();
+    await models.a.setBehaviour({ confidence: 0.6 });
+    h = await startReviewHarness({ models, clock: clock.now });
+  });
+  after(async () => {
+    await h.close();
+    await models.close();
+  });
+  beforeEach(() => {
+    tenant = uniqueTenant();
+  });
+
+  async function queuedReview(body: Record<string, unknown> = {}) {
+    const res = await submit(h, tenant, body);
+    assert.equal(res.status, 202);
+    await h.takenIn(res.body.id);
+    return { inferenceId: res.body.id as string, reviewId: `rev_${res.body.id.slice(4)}` };
+  }
+  const itemOf = async (reviewId: string, state = 'pending') =>
+    (
+      await h.reviewer.get(`/v1/reviews?state=${state}`).set('Authorization', reviewerOf(tenant))
+    ).body.items.find((i: { id: string }) => i.id === reviewId);
+  const deadlineCheck = (reviewId: string, auth = h.serviceToken()) =>
+    h.jobs
+      .post('/tasks/review-deadline')
+      .set('Authorization', auth)
+      .set('Content-Type', 'application/json')
+      .send({ reviewId });
+
+  it('a due time passing without a decision escalates the item (flag, audit event, message), never approves it', async () => {
+    const escalations = h.pubsub.subscription(escalationOperatorsSubscription(h.topology));
+    const announced = new Promise<Message>((resolve) => {
+      escalations.on('message', (m: Message) => {
+        m.ack();
+        if (m.attributes.tenant === tenant) resolve(m);
+      });
+    });
+
+    const { inferenceId, reviewId } = await queuedReview();
+    assert.equal((await deadlineCheck(reviewId)).status, 409, 'a check that comes early is retried later');
+
+    clock.advance(239 * 60_000);
+    await h.runner.runDue();
+    assert.equal((await itemOf(reviewId)).escalated, false, 'not due yet');
+
+    await h.reviewer.post(`/v1/reviews/${reviewId}/claim`).set('Authorization', reviewerOf(tenant));
+    clock.advance(60_001);
+    await h.runner.runDue();
+
+    const item = await itemOf(reviewId, 'claimed');
+    assert.equal(item.escalated, true);
+    assert.equal(item.state, 'claimed', 'escalation is a flag, not a decision');
+    const inference = await h.inference
+      .get(`/v1/inferences/${inferenceId}`)
+      .set('Authorization', `Bearer dev:${tenant}:clinician:alice`);
+    assert.equal(inference.body.status, 'pending_review');
+    assert.equal(inference.body.output, null);
+    assert.equal(inference.body.review.state, 'pending');
+
+    const escalated = h.audit.filter(
+      (e) => e.inferenceId === inferenceId && e.eventType === 'review.escalated',
+    );
+    assert.equal(escalated.length, 1);
+    assert.equal(escalated[0]!.actor.role, 'system');
+    assert.equal(escalated[0]!.review?.reviewer, 'rita', 'who held it when it went overdue');
+    assert.equal(escalated[0]!.review?.dueAt, item.dueAt);
+
+    // Duplicate deliveries of the check (Cloud Tasks is at least once) change nothing.
+    const again = await deadlineCheck(reviewId);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.outcome, 'already_escalated');
+    assert.equal(
+      h.audit.filter((e) => e.inferenceId === inferenceId && e.eventType === 'review.escalated').length,
+      1,
+    );
+
+    // Operators are told, with ids only.
+    const message = await announced;
+    await escalations.close();
+    const body = JSON.parse(message.data.toString('utf8'));
+    assert.deepEqual(Object.keys(body).sort(), [
+      'dueAt',
+      'escalatedAt',
+      'inferenceId',
+      'reviewId',
+      'schemaVersion',
+      'task',
+      'tenant',
+    ]);
+    assert.equal(body.reviewId, reviewId);
+    assert.doesNotMatch(message.data.toString('utf8'), /metformin/);
+  });
+
+  it('a decided item is not escalated when its deadline check runs', async () => {
+    const { inferenceId, reviewId } = await queuedReview();
+    await h.reviewer.post(`/v1/reviews/${reviewId}/claim`).set('Authorization', reviewerOf(tenant));
+    await h.reviewer
+      .post(`/v1/reviews/${reviewId}/decision`)
+      .set('Authorization', reviewerOf(tenant))
+      .set('Content-Type', 'application/json')
+      .send({ action: 'reject', reasonCode: 'incorrect' });
+    clock.advance(241 * 60_000);
+    const check = await deadlineCheck(reviewId);
+    assert.equal(check.body.outcome, 'decided');
+    assert.equal(
+      h.audit.filter((e) => e.inferenceId === inferenceId && e.eventType === 'review.escalated').length,
+      0,
+    );
+  });
+
+  it('only the tasks and scheduler service accounts may call the deadline check', async () => {
+    const { reviewId } = await queuedReview();
+    assert.equal((await deadlineCheck(reviewId, '')).status, 401);
+    assert.equal((await deadlineCheck(reviewId, reviewerOf(tenant))).status, 401);
+    assert.equal((await deadlineCheck(reviewId, h.serviceToken('mallory@local.test'))).status, 403);
+  });
+
+  it('a callback URL receives the decided resource, also after failing the first tries', async () => {
+    const hook = await callbackServer([503, 500]);
+    try {
+      const { inferenceId, reviewId } = await queuedReview({ callbackUrl: `${hook.url}/hooks/inference` });
+      await h.reviewer.post(`/v1/reviews/${reviewId}/claim`).set('Authorization', reviewerOf(tenant));
+      const decided = await h.reviewer
+        .post(`/v1/reviews/${reviewId}/decision`)
+        .set('Authorization', reviewerOf(tenant))
+        .set('Content-Type', 'application/json')
+        .send({ action: 'approve' });
+      assert.equal(decided.status, 200);
+
+      assert.equal((await h.runner.runDue()).attempted >= 1, true);
+      assert.equal(hook.calls.length, 1);
+      clock.advance(1_000);
+      await h.runner.runDue();
+      assert.equal(hook.calls.length, 2);
+      clock.advance(1_999);
+      await h.runner.runDue();
+      assert.equal(hook.calls.length, 2, 'the second retry waits its backoff (2 s)');
+      clock.advance(1);
+      await h.runner.runDue();
+      assert.equal(hook.calls.length, 3);
+      clock.advance(60_000);
+      await h.runner.runDue();
+      assert.equal(hook.calls.length, 3, 'a delivered callback is not sent again');
+
+      const resource = await h.inference
+        .get(`/v1/inferences/${inferenceId}`)
+        .set('Authorization', `Bearer dev:${tenant}:clinician:alice`);
+      for (const call of hook.calls) {
+        assert.equal(call.path, '/hooks/inference');
+        assert.deepEqual(JSON.parse(call.body), resource.body);
+        assert.equal(call.headers['content-type'], 'application/json');
+        assert.equal(call.headers.authorization, h.serviceToken());
+      }
+      assert.equal(JSON.parse(hook.calls[2]!.body).status, 'completed');
+      assert.deepEqual(
+        hook.calls.map((c) => c.headers['x-cloudtasks-taskretrycount']),
+        ['0', '1', '2'],
+      );
+    } finally {
+      await hook.close();
+    }
+  });
+});
+
+/** A callback receiver that answers the given statuses first, then 204. */
+async function callbackServer(failures: number[]) {
+  const calls: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => {
+      body += chunk;
+    });
+    req.on('end', () => {
+      calls.push({ path: req.url ?? '', headers: req.headers, body });
+      res.statusCode = failures[calls.length - 1] ?? 204;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { Message } from '@google-cloud/pubsub';
+import { deadLetterHoldSubscription } from '../../functions/dev/reviewTopology.js';
+import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
+import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
+
+type Models = Awaited<ReturnType<typeof startModelServers>>;
+
+/**
+ * reviewIntake is a Functions Framework CloudEvent function. These tests call it through the framework's own
+ * test server (`getTestServer`), with exactly what Pub/Sub delivers: a binary-mode CloudEvent from Eventarc,
+ * or a push subscription's body. (firebase-functions-test cannot serve it: its `wrap`/`wrapV2` only accept
+ * functions built with the firebase-functions SDK, which carry `run` and `__endpoint`.)
+ */
+
+const pubsubData = (json: unknown) => Buffer.from(JSON.stringify(json)).toString('base64');
+
+describe('review intake: redelivery never makes a second item (Functions Framework test server, emulators)', () => {
+  let models: Models;
+  let h: ReviewHarness;
+  const tenant = uniqueTenant();
+
+  before(async () => {
+    models = await startModelServers();
+    await models.a.setBehaviour({ confidence: 0.4 });
+    // No topics: the review requests stay in the outbox, and this test delivers them by hand.
+    h = await startReviewHarness({ models, topology: false, env: { REVIEW_PUBLISH_TIMEOUT_MS: '200' } });
+  });
+  after(async () => {
+    await h.close();
+    await models.close();
+  });
+
+  /** What Eventarc delivers for a Pub/Sub message: a binary-mode CloudEvent. */
+  const eventarcDelivery = (inferenceId: string, messageId: string) =>
+    h.intake
+      .post('/')
+      .set('Content-Type', 'application/json')
+      .set('ce-specversion', '1.0')
+      .set('ce-id', messageId)
+      .set(
+        'ce-source',
+        `//pubsub.googleapis.com/projects/${h.config.project}/topics/${h.topology.requestsTopic}`,
+      )
+      .set('ce-type', 'google.cloud.pubsub.topic.v1.messagePublished')
+      .set('ce-time', new Date().toISOString())
+      .send({
+        message: {
+          data: pubsubData({ schemaVersion: 1, inferenceId, tenant }),
+          attributes: { tenant, task: 'medication-extraction' },
+          messageId,
+          publishTime: new Date().toISOString(),
+        },
+        subscription: `projects/${h.config.project}/subscriptions/${h.topology.intakeSubscription}`,
+      });
+
+  it('the same Pub/Sub message delivered three times: one review item, one audit event, one deadline task', async () => {
+    const res = await submit(h, tenant);
+    assert.equal(res.status, 202);
+    const inferenceId = res.body.id as string;
+    const reviewId = `rev_${inferenceId.slice(4)}`;
+    const messageId = randomUUID();
+
+    const deliveries = [];
+    for (let i = 0; i < 3; i++) deliveries.push(await eventarcDelivery(inferenceId, messageId));
+    assert.deepEqual(
+      deliveries.map((d) => d.status),
+      [204, 204, 204],
+    );
+
+    const items = await h.firestore.collection('reviews').where('inferenceId', '==', inferenceId).get();
+    assert.equal(items.size, 1);
+    assert.equal(items.docs[0]!.id, reviewId);
+    const enqueued = h.audit.filter(
+      (e) => e.inferenceId === inferenceId && e.eventType === 'review.enqueued',
+    );
+    assert.equal(enqueued.length, 1);
+    const tasks = await h.firestore
+      .collection('localTasks')
+      .where('name', '==', `deadline-${reviewId}`)
+      .get();
+    assert.equal(tasks.size, 1);
+    assert.equal(tasks.docs[0]!.get('url'), `${h.jobsUrl}/tasks/review-deadline`);
+    assert.deepEqual(JSON.parse(tasks.docs[0]!.get('bodyJson')), { reviewId });
+
+    const queue = await h.reviewer.get('/v1/reviews').set('Authorization', reviewerOf(tenant));
+    assert.deepEqual(
+      queue.body.items.map((i: { id: string }) => i.id),
+      [reviewId],
+    );
+  });
+
+  it('takes the push subscription’s body (the emulator’s and a push endpoint’s shape) as the same event', async () => {
+    const res = await submit(h, tenant);
+    const inferenceId = res.body.id as string;
+    const push = await h.intake
+      .post(`/projects/${h.config.project}/topics/${h.topology.requestsTopic}`)
+      .set('Content-Type', 'application/json')
+      .send({
+        message: {
+          data: pubsubData({ schemaVersion: 1, inferenceId, tenant }),
+          attributes: { tenant },
+          messageId: '981',
+          publishTime: new Date().toISOString(),
+        },
+        subscription: `projects/${h.config.project}/subscriptions/${h.topology.intakeSubscription}`,
+      });
+    assert.equal(push.status, 204);
+    assert.equal((await eventarcDelivery(inferenceId, 'another-delivery')).status, 204);
+    const items = await h.firestore.collection('reviews').where('inferenceId', '==', inferenceId).get();
+    assert.equal(items.size, 1);
+  });
+
+  it('refuses (does not acknowledge) messages it can never process, creating nothing', async () => {
+    const res = await submit(h, tenant);
+    const inferenceId = res.body.id as string;
+    const unknown = await eventarcDelivery('inf_doesNotExist', randomUUID());
+    assert.equal(unknown.status, 500);
+    assert.doesNotMatch(unknown.text, /stack|at /);
+    const forged = await h.intake
+      .post('/')
+      .set('Content-Type', 'application/json')
+      .set('ce-specversion', '1.0')
+      .set('ce-id', 'x')
+      .set('ce-source', '//pubsub.googleapis.com/projects/p/topics/t')
+      .set('ce-type', 'google.cloud.pubsub.topic.v1.messagePublished')
+      .send({ message: { data: pubsubData({ schemaVersion: 1, inferenceId, tenant: 'someone-else' }) } });
+    assert.equal(forged.status, 500, 'a tenant that does not match the inference');
+    const items = await h.firestore.collection('reviews').where('inferenceId', '==', inferenceId).get();
+    assert.equal(items.size, 0);
+  });
+});
+
+describe('review intake: undeliverable messages end in the dead-letter topic (Pub/Sub emulator policy)', () => {
+  let models: Models;
+  let h: ReviewHarness;
+
+  before(async () => {
+    models = await startModelServers();
+    h = await startReviewHarness({ models });
+  });
+  after(async () => {
+    await h.close();
+    await models.close();
+  });
+
+  it('after the subscription’s maximum delivery attempts, not in an endless retry', async function () {
+    this.timeout(120_000);
+    const hold = h.pubsub.subscription(deadLetterHoldSubscription(h.topology));
+    const deadLetters: Message[] = [];
+    const bothArrived = new Promise<void>((resolve, reject) => {
+      hold.on('message', (message: Message) => {
+        message.ack();
+        deadLetters.push(message);
+        if (deadLetters.length === 2) resolve();
+      });
+      hold.on('error', reject);
+    });
+    const topic = h.pubsub.topic(h.topology.requestsTopic);
+    await topic.publishMessage({ data: Buffer.from('{"inferenceId":'), attributes: { case: 'not-json' } });
+    await topic.publishMessage({
+      json: { schemaVersion: 1, inferenceId: 'inf_neverExisted', tenant: 'acme' },
+      attributes: { case: 'unknown-inference' },
+    });
+    try {
+      await bothArrived;
+    } finally {
+      await hold.close();
+    }
+    assert.deepEqual(deadLetters.map((m) => m.attributes.case).sort(), ['not-json', 'unknown-inference']);
+    for (const message of deadLetters) {
+      assert.equal(
+        message.attributes.CloudPubSubDeadLetterSourceDeliveryCount,
+        String(h.config.review.maxDeliveryAttempts),
+      );
+      assert.equal(message.attributes.CloudPubSubDeadLetterSourceSubscription, h.topology.intakeSubscription);
+    }
+    const items = await h.firestore
+      .collection('reviews')
+      .where('inferenceId', '==', 'inf_neverExisted')
+      .get();
+    assert.equal(items.size, 0);
+  });
+});

@@ -1,0 +1,243 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Firestore } from '@google-cloud/firestore';
+import type { HttpFunction } from '@google-cloud/functions-framework';
+import { type CloudEvent, cloudEvent, http } from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { PubSub } from '@google-cloud/pubsub';
+import supertest from 'supertest';
+import { ensureReviewTopology, type ReviewTopology } from '../../functions/dev/reviewTopology.js';
+import { devOidcToken } from '../../functions/src/adapters/auth/serviceCallerAuthenticator.js';
+import { PubSubReviewPublisher } from '../../functions/src/adapters/pubsub/pubSubReviewPublisher.js';
+import { LocalTaskRunner } from '../../functions/src/adapters/tasks/localTaskScheduler.js';
+import type { Config } from '../../functions/src/config.js';
+import type { AuditSink } from '../../functions/src/core/audit/auditSink.js';
+import { type AuditEvent, auditEventSchema } from '../../functions/src/core/audit/events.js';
+import type { ReviewPublisher } from '../../functions/src/core/review/reviewPublisher.js';
+import { parseReviewRequestEvent } from '../../functions/src/events/reviewIntake.js';
+import { createGateway, type Gateway } from '../../functions/src/gateway.js';
+import { installProblemFinalHandler } from '../../functions/src/http/frameworkErrors.js';
+import { type ModelServer, testConfig } from './gatewayHarness.js';
+
+/**
+ * The whole review pipeline under test, as deployed: the four functions registered with the Functions
+ * Framework (reviewIntake and reviewJobs on listening test servers, because the Pub/Sub emulator pushes to
+ * the one and the local task runner calls the other), the real Pub/Sub topology in the emulator (own topic
+ * names per harness), the Firestore emulator, and a local task runner the test drives.
+ */
+
+export type ReviewHarness = {
+  gateway: Gateway;
+  config: Config;
+  inference: ReturnType<typeof supertest>;
+  reviewer: ReturnType<typeof supertest>;
+  jobs: ReturnType<typeof supertest>;
+  intake: ReturnType<typeof supertest>;
+  jobsUrl: string;
+  intakeUrl: string;
+  topology: ReviewTopology;
+  /** A client of the Pub/Sub emulator the pipeline uses. */
+  pubsub: PubSub;
+  firestore: Firestore;
+  /** Every audit event, in order, checked against the schema. */
+  audit: AuditEvent[];
+  logLines: string[];
+  runner: LocalTaskRunner;
+  /** Resolves once reviewIntake has taken in (created or found) the review request of `inferenceId`. */
+  takenIn(inferenceId: string): Promise<void>;
+  /** The `Authorization` header the local scheduler sends for the given service account. */
+  serviceToken(email?: string): string;
+  close(): Promise<void>;
+};
+
+export type ReviewHarnessOptions = {
+  models: { a: ModelServer; b: ModelServer };
+  env?: Record<string, string>;
+  clock?: () => Date;
+  /** Create the topics and the push subscription (default true). */
+  topology?: boolean;
+  /** `host:port` of a Pub/Sub emulator other than the root hooks' one. */
+  pubsubHost?: string;
+  /** Replaces the Pub/Sub publisher (the default publishes to this harness's topics). */
+  publisher?: ReviewPublisher;
+};
+
+export async function startReviewHarness(options: ReviewHarnessOptions): Promise<ReviewHarness> {
+  installProblemFinalHandler();
+  const suffix = randomUUID().slice(0, 8);
+  const names = {
+    inference: `inferenceApi-${suffix}`,
+    reviewer: `reviewerApi-${suffix}`,
+    jobs: `reviewJobs-${suffix}`,
+    intake: `reviewIntake-${suffix}`,
+  };
+
+  // The servers must listen before the configuration names their URLs; they delegate once the gateway exists.
+  let gateway: Gateway | null = null;
+  const taken = new Set<string>();
+  const waiting = new Map<string, (() => void)[]>();
+  const delegate =
+    (pick: (g: Gateway) => HttpFunction): HttpFunction =>
+    (req, res) =>
+      pick(gateway!)(req, res);
+  http(
+    names.inference,
+    delegate((g) => g.inferenceApi),
+  );
+  http(
+    names.reviewer,
+    delegate((g) => g.reviewerApi),
+  );
+  http(
+    names.jobs,
+    delegate((g) => g.reviewJobs),
+  );
+  cloudEvent(names.intake, async (event: CloudEvent<unknown>) => {
+    await gateway!.reviewIntake(event);
+    const { inferenceId } = parseReviewRequestEvent(event);
+    taken.add(inferenceId);
+    for (const resolve of waiting.get(inferenceId) ?? []) resolve();
+    waiting.delete(inferenceId);
+  });
+  const jobsServer = await listen(getTestServer(names.jobs));
+  const intakeServer = await listen(getTestServer(names.intake));
+  const jobsUrl = urlOf(jobsServer);
+  const intakeUrl = urlOf(intakeServer);
+
+  const topics = {
+    REVIEW_TOPIC: `review-requests-${suffix}`,
+    REVIEW_DEAD_LETTER_TOPIC: `review-requests-dead-letter-${suffix}`,
+    ESCALATION_TOPIC: `review-escalations-${suffix}`,
+    REVIEW_INTAKE_SUBSCRIPTION: `review-intake-${suffix}`,
+  };
+  const config = testConfig(options.models, { ...topics, REVIEW_JOBS_URL: jobsUrl, ...options.env });
+  const pubsub = options.pubsubHost
+    ? new PubSub({ projectId: config.project, apiEndpoint: options.pubsubHost, emulatorMode: true })
+    : new PubSub({ projectId: config.project });
+  const firestore = new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
+  const audit: AuditEvent[] = [];
+  const sink: AuditSink = {
+    write: async (event) => {
+      audit.push(auditEventSchema.parse(event));
+    },
+  };
+  const logLines: string[] = [];
+  const g = createGateway(config, {
+    firestore,
+    // Breakers share their state in Firestore by provider name; other tests open `local-a` on purpose.
+    // The review pipeline's tests are not about breakers: every provider is admitted.
+    breakers: {
+      admit: async () => ({ allowed: true as const, state: 'closed' as const, probe: false }),
+      recordOutcome: () => undefined,
+    },
+    audit: sink,
+    logWriter: (line) => logLines.push(line),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.publisher
+      ? { reviewPublisher: options.publisher }
+      : options.pubsubHost
+        ? { reviewPublisher: publisherFor(pubsub, config) }
+        : {}),
+  });
+  gateway = g;
+
+  const topology: ReviewTopology = {
+    projectId: config.project,
+    requestsTopic: config.review.topics.requests,
+    deadLetterTopic: config.review.topics.deadLetter,
+    escalationsTopic: config.review.topics.escalations,
+    intakeSubscription: config.review.intakeSubscription,
+    intakeUrl,
+    maxDeliveryAttempts: config.review.maxDeliveryAttempts,
+    retry: { minimumBackoffSeconds: 0, maximumBackoffSeconds: 1 },
+  };
+  if (options.topology ?? true) await ensureReviewTopology(pubsub, topology);
+
+  const runner = new LocalTaskRunner(firestore, {
+    ...(options.clock ? { clock: options.clock } : {}),
+    backoff: { minMs: 1_000, maxMs: 8_000 },
+  });
+
+  return {
+    gateway: g,
+    config,
+    inference: supertest(getTestServer(names.inference)),
+    reviewer: supertest(getTestServer(names.reviewer)),
+    jobs: supertest(jobsUrl),
+    intake: supertest(intakeUrl),
+    jobsUrl,
+    intakeUrl,
+    topology,
+    pubsub,
+    firestore,
+    audit,
+    logLines,
+    runner,
+    takenIn: (inferenceId) =>
+      taken.has(inferenceId)
+        ? Promise.resolve()
+        : new Promise<void>((resolve) =>
+            waiting.set(inferenceId, [...(waiting.get(inferenceId) ?? []), resolve]),
+          ),
+    serviceToken: (email = config.tasks.serviceAccount) => `Bearer ${devOidcToken(email)}`,
+    close: async () => {
+      if (options.topology ?? true) {
+        // Stop the emulator pushing leftovers at a server that is going away.
+        await pubsub
+          .subscription(topology.intakeSubscription)
+          .delete({ timeout: 5_000, retry: null })
+          .catch(() => undefined);
+      }
+      await Promise.all([close(jobsServer), close(intakeServer)]);
+      await g.close();
+      await pubsub.close();
+      await firestore.terminate();
+    },
+  };
+}
+
+/** A publisher on `pubsub` (for harnesses whose emulator is not the one the environment names). */
+function publisherFor(pubsub: PubSub, config: Config): ReviewPublisher {
+  return new PubSubReviewPublisher(
+    pubsub,
+    { requests: config.review.topics.requests, escalations: config.review.topics.escalations },
+    { timeoutMs: config.review.publishTimeoutMs },
+  );
+}
+
+async function listen(server: Server): Promise<Server> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+const urlOf = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+async function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** Inference-API shortcuts shared by the review tests. */
+export const clinician = (tenant: string, subject = 'alice') => `Bearer dev:${tenant}:clinician:${subject}`;
+export const reviewerOf = (tenant: string, subject = 'rita') => `Bearer dev:${tenant}:reviewer:${subject}`;
+
+export function submit(
+  h: ReviewHarness,
+  tenant: string,
+  body: Record<string, unknown> = {},
+  key: string = randomUUID(),
+) {
+  return h.inference
+    .post('/v1/inferences')
+    .set('Authorization', clinician(tenant))
+    .set('Content-Type', 'application/json')
+    .set('Idempotency-Key', key)
+    .send(
+      JSON.stringify({
+        task: 'medication-extraction',
+        input: { text: 'Patient takes metformin 500 mg PO BID and lisinopril 10 mg daily.' },
+        ...body,
+      }),
+    );
+}

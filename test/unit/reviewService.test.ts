@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { isUnprocessableError } from '../../functions/src/core/errors.js';
+import type { InferenceRecord } from '../../functions/src/core/inference/inference.js';
+import type { OutboxRelay } from '../../functions/src/core/review/outbox.js';
+import type { ReviewItem } from '../../functions/src/core/review/reviewItem.js';
+import { ReviewService } from '../../functions/src/core/review/reviewService.js';
+import type { ReviewSnapshot, ReviewStore } from '../../functions/src/core/review/reviewStore.js';
+
+/** The store's contract in memory: one change at a time, writes applied only if `change` returns. */
+class MemoryReviewStore implements ReviewStore {
+  readonly items = new Map<string, ReviewItem>();
+  readonly inferences = new Map<string, InferenceRecord>();
+  writes = 0;
+
+  async transact<T>(
+    ids: { inferenceId: string; reviewId: string },
+    change: (current: ReviewSnapshot) => {
+      writes: { item?: ReviewItem; inference?: InferenceRecord } | null;
+      result: T;
+    },
+  ): Promise<T> {
+    const { writes, result } = change({
+      inference: structuredClone(this.inferences.get(ids.inferenceId) ?? null),
+      item: structuredClone(this.items.get(ids.reviewId) ?? null),
+    });
+    if (writes?.item) this.items.set(ids.reviewId, writes.item);
+    if (writes?.inference) this.inferences.set(ids.inferenceId, writes.inference);
+    if (writes) this.writes++;
+    return result;
+  }
+  async getItem(id: string) {
+    return structuredClone(this.items.get(id) ?? null);
+  }
+  async listItems() {
+    return [...this.items.values()];
+  }
+}
+
+const now = new Date('2026-11-27T10:00:00Z');
+const reviewer = { subject: 'rita', tenant: 'acme', roles: ['reviewer' as const] };
+
+function fixture(proposal: unknown) {
+  const store = new MemoryReviewStore();
+  const inference = {
+    id: 'inf_x',
+    tenant: 'acme',
+    task: 'icd10-suggestion',
+    status: 'pending_review',
+    output: null,
+    proposal,
+    review: { state: 'pending', reviewer: null, reasonCode: null, decidedAt: null },
+    completedAt: null,
+    callbackUrl: null,
+    patientRef: null,
+    encounterRef: null,
+    auditHead: { sequence: 2, hash: 'h2' },
+  } as unknown as InferenceRecord;
+  store.inferences.set('inf_x', inference);
+  store.items.set('rev_x', {
+    id: 'rev_x',
+    inferenceId: 'inf_x',
+    tenant: 'acme',
+    task: 'icd10-suggestion',
+    input: { text: 'hypertension' },
+    proposal,
+    confidence: 0,
+    threshold: 0.8,
+    scoreBasis: 'invalid_output',
+    sampled: false,
+    provider: 'p',
+    model: 'm',
+    state: 'claimed',
+    claimedBy: 'rita',
+    leaseExpiresAt: new Date(now.getTime() + 60_000),
+    createdAt: now,
+    enqueuedAt: now,
+    dueAt: new Date(now.getTime() + 3_600_000),
+    escalatedAt: null,
+    decision: null,
+  });
+  const service = new ReviewService({
+    store,
+    outbox: { deliver: async () => true } as unknown as OutboxRelay,
+    audit: { write: async () => undefined },
+    auditHmacKey: 'k'.repeat(32),
+    gatewayVersion: 'test',
+    leaseMs: 600_000,
+    clock: () => now,
+  });
+  return { store, service };
+}
+
+describe('ReviewService decisions on an output that failed the task schema', () => {
+  const invalid = { codes: [{ code: 'hypertension', description: 'Hypertension', evidence: 'BP high' }] };
+
+  it('refuses to approve it (422, naming the proposal’s fields) and writes nothing', async () => {
+    const { store, service } = fixture(invalid);
+    await assert.rejects(
+      service.decide(reviewer, 'rev_x', { action: 'approve' }, { trace: null }),
+      (e: unknown) => {
+        assert.ok(isUnprocessableError(e));
+        assert.deepEqual(
+          e.errors.map((p) => p.path),
+          ['proposal.codes.0.code'],
+        );
+        return true;
+      },
+    );
+    assert.equal(store.writes, 0);
+    assert.equal(store.inferences.get('inf_x')!.status, 'pending_review');
+  });
+
+  it('lets the reviewer correct it with an edit, or reject it', async () => {
+    const corrected = {
+      codes: [{ code: 'I10', description: 'Essential hypertension', evidence: 'BP high' }],
+    };
+    const edit = fixture(invalid);
+    const view = await edit.service.decide(
+      reviewer,
+      'rev_x',
+      { action: 'edit', reasonCode: 'incorrect', output: corrected },
+      { trace: null },
+    );
+    assert.equal(view.state, 'edited');
+    assert.deepEqual(edit.store.inferences.get('inf_x')!.output, corrected);
+    assert.equal(edit.store.inferences.get('inf_x')!.auditHead.sequence, 3);
+
+    const reject = fixture(invalid);
+    await reject.service.decide(
+      reviewer,
+      'rev_x',
+      { action: 'reject', reasonCode: 'incorrect' },
+      { trace: null },
+    );
+    assert.equal(reject.store.inferences.get('inf_x')!.status, 'rejected');
+    assert.equal(reject.store.inferences.get('inf_x')!.output, null);
+  });
+});
