@@ -2,12 +2,14 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditSink } from '../../core/audit/auditSink.js';
 import { type AuditEvent, auditEventSchema } from '../../core/audit/events.js';
-import { auditLogLine, type LineWriter, stdoutWriter } from '../logging/structuredLog.js';
+import { type LineWriter, stdoutWriter } from '../logging/structuredLog.js';
+import { AuditEntryTooLargeError, auditLogEntry, MAX_AUDIT_ENTRY_BYTES } from './auditLogEntry.js';
 
 /**
  * Writes each audit event as a structured Cloud Logging entry on stdout (the log sink routes it to
  * BigQuery) and, when a file is configured (local runs), appends it as one JSON line to that file.
  * Every event is checked against the schema first: an invalid event is a bug, and is refused loudly.
+ * Both outputs carry the same JSON text of the event, so what is verified is exactly what was hashed.
  */
 export class LoggingAuditSink implements AuditSink {
   private dirReady: Promise<unknown> | null = null;
@@ -17,13 +19,18 @@ export class LoggingAuditSink implements AuditSink {
   ) {}
 
   async write(event: AuditEvent): Promise<void> {
-    const valid = auditEventSchema.parse(event);
-    if (this.options.toStdout)
-      (this.options.write ?? stdoutWriter)(auditLogLine(valid, this.options.project));
+    auditEventSchema.parse(event);
+    const eventJson = JSON.stringify(event);
     if (this.options.file) {
       this.dirReady ??= mkdir(dirname(this.options.file), { recursive: true });
       await this.dirReady;
-      await appendFile(this.options.file, `${JSON.stringify(valid)}\n`);
+      await appendFile(this.options.file, `${eventJson}\n`);
+    }
+    if (this.options.toStdout) {
+      const line = JSON.stringify(auditLogEntry(event, eventJson, this.options.project));
+      const bytes = Buffer.byteLength(line);
+      if (bytes > MAX_AUDIT_ENTRY_BYTES) throw new AuditEntryTooLargeError(event.eventId, bytes);
+      (this.options.write ?? stdoutWriter)(line);
     }
   }
 }

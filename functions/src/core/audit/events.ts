@@ -5,7 +5,12 @@ import auditStream from './auditStream.json' with { type: 'json' };
  * The audit event schema, versioned. Audit events are the only records that carry clinical content (the
  * response, the edited output's hash, never the input text), and only in the fields this schema names.
  */
-export const AUDIT_SCHEMA_VERSION = '1.0';
+export const AUDIT_SCHEMA_VERSION = '1.1';
+/**
+ * Versions this code reads. 1.1 only added fields and event types (`patientRef`, `encounterRef`,
+ * `inference.viewed`), so every 1.0 event is still valid and its hash still verifies.
+ */
+export const readableSchemaVersions = ['1.0', AUDIT_SCHEMA_VERSION] as const;
 export const AUDIT_LABEL = { key: auditStream.labelKey, value: auditStream.labelValue } as const;
 
 export const auditEventTypes = [
@@ -13,6 +18,7 @@ export const auditEventTypes = [
   'inference.routed_to_review',
   'inference.failed',
   'inference.replayed',
+  'inference.viewed',
   'review.enqueued',
   'review.claimed',
   'review.decided',
@@ -39,13 +45,20 @@ const actor = z.object({
 });
 
 export const auditEventSchema = z.strictObject({
-  schemaVersion: z.literal(AUDIT_SCHEMA_VERSION),
+  schemaVersion: z.enum(readableSchemaVersions),
   eventId: z.string().min(1),
   eventType: z.enum(auditEventTypes),
   timestamp: z.iso.datetime(),
   tenant: z.string(),
   actor,
   inferenceId: z.string().nullable(),
+  /**
+   * The caller's patient and encounter references (opaque ids, never names), copied onto the inference's
+   * events so that "what did the AI say about this patient" is answerable from the audit dataset alone.
+   * Optional: absent on 1.0 events and on events not about one patient (breakers).
+   */
+  patientRef: z.string().nullable().optional(),
+  encounterRef: z.string().nullable().optional(),
   /** Per-inference hash chain (tamper evidence): 1, 2, 3... and the previous event's hash. */
   sequence: z.number().int().positive().nullable(),
   prevHash: z.string().nullable(),

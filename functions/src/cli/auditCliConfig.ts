@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import auditStream from '../core/audit/auditStream.json' with { type: 'json' };
+
+/**
+ * Settings of the audit commands (`npm run audit:*`), parsed once from the environment. They run on an
+ * operator's or auditor's machine, not in a function, so they have their own small configuration; every
+ * variable is listed, with its default, in the README.
+ */
+
+const envSchema = z.object({
+  AUDIT_BACKEND: z.enum(['local', 'bigquery']).default('local'),
+  AUDIT_LOG_FILE: z.string().min(1).default('.data/audit.jsonl'),
+  GOOGLE_CLOUD_PROJECT: z.string().min(1).default('demo-clinical-gateway'),
+  AUDIT_BQ_PROJECT: z
+    .string()
+    .regex(/^[a-z0-9.:-]{1,128}$/, 'is not a project id')
+    .optional(),
+  AUDIT_BQ_DATASET: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,1024}$/, 'is not a dataset id')
+    .default(auditStream.bigQueryTable),
+  AUDIT_BQ_TABLE: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,1024}$/, 'is not a table id')
+    .default(auditStream.bigQueryLogTable),
+  AUDIT_BQ_LOCATION: z.string().min(1).optional(),
+  FIRESTORE_EMULATOR_HOST: z.string().min(1).optional(),
+});
+
+export type AuditCliConfig = Readonly<{
+  backend: 'local' | 'bigquery';
+  logFile: string;
+  /** Where the ledger (Firestore) is, for the completeness check. */
+  project: string;
+  /** Local runs read the emulator `npm start` runs; production reads Firestore itself. */
+  firestoreEmulatorHost: string | null;
+  bigquery: { project: string; dataset: string; table: string; location?: string };
+}>;
+
+export class AuditCliConfigError extends Error {
+  override readonly name = 'AuditCliConfigError';
+}
+export const isAuditCliConfigError = (e: unknown): e is AuditCliConfigError =>
+  e instanceof AuditCliConfigError;
+
+/** The Firestore emulator's address under `npm start`, when FIRESTORE_EMULATOR_HOST is not set. */
+export const LOCAL_FIRESTORE_EMULATOR_HOST = '127.0.0.1:8180';
+
+export function loadAuditCliConfig(env: NodeJS.ProcessEnv = process.env): AuditCliConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new AuditCliConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    backend: e.AUDIT_BACKEND,
+    logFile: e.AUDIT_LOG_FILE,
+    project: e.GOOGLE_CLOUD_PROJECT,
+    firestoreEmulatorHost:
+      e.FIRESTORE_EMULATOR_HOST ?? (e.AUDIT_BACKEND === 'local' ? LOCAL_FIRESTORE_EMULATOR_HOST : null),
+    bigquery: {
+      project: e.AUDIT_BQ_PROJECT ?? e.GOOGLE_CLOUD_PROJECT,
+      dataset: e.AUDIT_BQ_DATASET,
+      table: e.AUDIT_BQ_TABLE,
+      ...(e.AUDIT_BQ_LOCATION ? { location: e.AUDIT_BQ_LOCATION } : {}),
+    },
+  });
+}
