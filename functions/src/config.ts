@@ -1,24 +1,44 @@
 import { z } from 'zod';
+import type { BreakerSettings } from './core/breakers/breakerState.js';
+import { BUCKETS_PER_WINDOW } from './core/breakers/slidingWindow.js';
 
 /**
  * The gateway's settings, parsed once from the environment at cold start. A bad setting fails the start
  * with a message naming the variable. Every variable is listed, with its default, in the README.
  */
 
+/** Per-provider breaker settings; each one left out takes the BREAKER_* environment default. */
+const breakerOverrideSchema = z.strictObject({
+  windowSeconds: z.number().int().min(6).max(3_600).optional(),
+  errorRate: z.number().gt(0).lt(1).optional(),
+  minRequests: z.number().int().positive().optional(),
+  slowCallMs: z.number().int().positive().optional(),
+  openSeconds: z.number().int().positive().max(3_600).optional(),
+  halfOpenProbes: z.number().int().positive().max(100).optional(),
+});
+
+/**
+ * API keys: `apiKeyEnv` names the environment variable that holds the key. In production Terraform mounts a
+ * Secret Manager secret into that variable (a secret environment variable; see the Terraform variable
+ * `provider_api_key_secrets`), so the function itself never calls Secret Manager; locally the variable is
+ * set by hand. Google providers need no key: they use the function's service account.
+ */
 const providerSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('openai-compatible'),
     baseUrl: z.url(),
-    /** Environment variable holding the API key locally; Secret Manager secret name in production. */
     apiKeyEnv: z.string().optional(),
-    apiKeySecret: z.string().optional(),
+    breaker: breakerOverrideSchema.optional(),
   }),
   z.object({
     kind: z.literal('vertex-gemini'),
+    /** Defaults to GOOGLE_CLOUD_PROJECT. */
     project: z.string().optional(),
     location: z.string().default('us-central1'),
     /** Overrides the Vertex AI endpoint (used by tests that run the SDK against a local server). */
     baseUrl: z.url().optional(),
+    maxOutputTokens: z.number().int().positive().default(8_192),
+    breaker: breakerOverrideSchema.optional(),
   }),
   z.object({
     kind: z.literal('anthropic'),
@@ -26,9 +46,11 @@ const providerSchema = z.discriminatedUnion('kind', [
     mode: z.enum(['direct', 'vertex']).default('direct'),
     baseUrl: z.url().optional(),
     apiKeyEnv: z.string().optional(),
-    apiKeySecret: z.string().optional(),
+    /** Vertex mode: defaults to GOOGLE_CLOUD_PROJECT; `location` is required (e.g. us-east5, global). */
     project: z.string().optional(),
     location: z.string().optional(),
+    maxOutputTokens: z.number().int().positive().default(8_192),
+    breaker: breakerOverrideSchema.optional(),
   }),
 ]);
 export type ProviderConfig = z.infer<typeof providerSchema>;
@@ -50,7 +72,11 @@ const taskRouteSchema = z.object({
 export type TaskRoute = z.infer<typeof taskRouteSchema>;
 
 export const routingSchema = z.object({
-  providers: z.record(z.string(), providerSchema),
+  /** Provider names appear in Firestore document ids, logs and metrics: a plain, short identifier. */
+  providers: z.record(
+    z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/, 'provider names are letters, digits, "." and "-"'),
+    providerSchema,
+  ),
   tasks: z.record(z.string(), taskRouteSchema),
 });
 export type RoutingConfig = z.infer<typeof routingSchema>;
@@ -59,6 +85,11 @@ const principalSchema = z.object({
   tenant: z.string().min(1),
   roles: z.array(z.enum(['clinician', 'reviewer', 'admin'])).min(1),
 });
+
+/** Pub/Sub topic and subscription ids. */
+const pubsubName = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$/, 'must be a Pub/Sub topic or subscription id');
 
 const boolish = z
   .enum(['true', 'false', '1', '0'])
@@ -117,6 +148,44 @@ const envSchema = z.object({
   AUDIT_HMAC_KEY: z.string().min(16).optional(),
   AUDIT_TO_STDOUT: boolish.default(true),
   REVIEW_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0),
+  REVIEW_LEASE_SECONDS: z.coerce.number().int().min(30).max(86_400).default(600),
+  REVIEW_TOPIC: pubsubName.default('review-requests'),
+  REVIEW_DEAD_LETTER_TOPIC: pubsubName.default('review-requests-dead-letter'),
+  REVIEW_INTAKE_SUBSCRIPTION: pubsubName.default('review-intake'),
+  REVIEW_MAX_DELIVERY_ATTEMPTS: z.coerce.number().int().min(5).max(100).default(5),
+  ESCALATION_TOPIC: pubsubName.default('review-escalations'),
+  REVIEW_PUBLISH_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(1_500),
+  REVIEW_OUTBOX_MIN_AGE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(5),
+  TASKS_MODE: z.enum(['cloud', 'local']).optional(),
+  TASKS_LOCATION: z
+    .string()
+    .regex(/^[a-z]+-[a-z]+[0-9]$/, 'must be a region such as us-central1')
+    .default('us-central1'),
+  DEADLINE_QUEUE: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,100}$/)
+    .default('review-deadlines'),
+  CALLBACK_QUEUE: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,100}$/)
+    .default('review-callbacks'),
+  REVIEW_JOBS_URL: z.url().optional(),
+  JOBS_AUDIENCE: z.string().min(1).optional(),
+  TASKS_SERVICE_ACCOUNT: z.email().optional(),
+  SCHEDULER_SERVICE_ACCOUNT: z.email().optional(),
+  BREAKER_WINDOW_SECONDS: z.coerce.number().int().min(6).max(3_600).default(60),
+  BREAKER_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.05),
+  BREAKER_MIN_REQUESTS: z.coerce.number().int().positive().default(100),
+  BREAKER_SLOW_CALL_MS: z.coerce.number().int().positive().default(8_000),
+  BREAKER_OPEN_SECONDS: z.coerce.number().int().positive().max(3_600).default(30),
+  BREAKER_HALF_OPEN_PROBES: z.coerce.number().int().positive().max(100).default(3),
+  BREAKER_FLUSH_MS: z.coerce.number().int().min(100).default(5_000),
+  BREAKER_REFRESH_MS: z.coerce.number().int().min(100).default(2_000),
+  BREAKER_BUCKET_SHARDS: z.coerce.number().int().min(1).max(100).default(8),
+  BREAKER_SCOPE: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{0,40}$/, 'letters, digits and "-", at most 40')
+    .default(''),
 });
 
 export type Config = Readonly<{
@@ -130,14 +199,56 @@ export type Config = Readonly<{
   maxBodyBytes: number;
   routing: RoutingConfig;
   audit: { logFile: string | null; hmacKey: string; toStdout: boolean };
-  review: { sampleRate: number };
+  review: ReviewConfig;
+  tasks: TasksConfig;
+  breakers: BreakerConfig;
 }>;
+
+export type BreakerConfig = {
+  /** How often an instance writes its counts, and reads the shared state. */
+  flushMs: number;
+  refreshMs: number;
+  shards: number;
+  /** Keeps apart the breakers of gateway deployments that share one Firestore database ('' for none). */
+  scope: string;
+  /** Settings per configured provider: the environment defaults with the provider's overrides. */
+  providers: Record<string, BreakerSettings>;
+};
+
+export type ReviewConfig = {
+  sampleRate: number;
+  /** How long a reviewer's claim lasts. */
+  leaseMs: number;
+  topics: { requests: string; deadLetter: string; escalations: string };
+  /** The push subscription of the review intake (created by Terraform; by the local stack in the emulator). */
+  intakeSubscription: string;
+  maxDeliveryAttempts: number;
+  /** How long the API waits for Pub/Sub before leaving a review request to the outbox sweeper. */
+  publishTimeoutMs: number;
+  /** The sweeper republishes outbox entries at least this old. */
+  outboxMinAgeMs: number;
+};
+
+export type TasksConfig = {
+  mode: 'cloud' | 'local';
+  location: string;
+  queues: { deadlines: string; callbacks: string };
+  /** The identity (OIDC) of deadline checks and callbacks. */
+  serviceAccount: string;
+  /** Base URL of the reviewJobs function, and the audience its callers' tokens must carry. */
+  jobsUrl: string;
+  jobsAudience: string;
+  /** The identity Cloud Scheduler calls the outbox sweep with. */
+  schedulerServiceAccount: string;
+};
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
 const DEV_HMAC_KEY = 'local-development-audit-key-not-secret';
+/** The identity the local task scheduler's development tokens name (TASKS_MODE=local). */
+const LOCAL_TASKS_SERVICE_ACCOUNT = 'review-tasks@local.test';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -156,12 +267,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.GATEWAY_ENV === 'production' && !e.AUDIT_HMAC_KEY) {
     throw new ConfigError('AUDIT_HMAC_KEY: required in production (mounted from Secret Manager)');
   }
+  const tasksMode = e.TASKS_MODE ?? (e.GATEWAY_ENV === 'local' ? 'local' : 'cloud');
+  if (tasksMode === 'local' && e.GATEWAY_ENV !== 'local') {
+    throw new ConfigError('TASKS_MODE: the local task scheduler is never used when GATEWAY_ENV=production');
+  }
+  if (tasksMode === 'cloud' && (!e.REVIEW_JOBS_URL || !e.TASKS_SERVICE_ACCOUNT)) {
+    throw new ConfigError(
+      'REVIEW_JOBS_URL and TASKS_SERVICE_ACCOUNT: both are required when TASKS_MODE=cloud',
+    );
+  }
+  if (tasksMode === 'cloud' && !e.REVIEW_JOBS_URL!.startsWith('https://')) {
+    throw new ConfigError(
+      'REVIEW_JOBS_URL: must be https when TASKS_MODE=cloud (Cloud Tasks sends OIDC tokens to https only)',
+    );
+  }
+  const jobsUrl = (e.REVIEW_JOBS_URL ?? `http://127.0.0.1:${env.REVIEW_JOBS_PORT || '8082'}`).replace(
+    /\/+$/,
+    '',
+  );
+  const tasksServiceAccount = e.TASKS_SERVICE_ACCOUNT ?? LOCAL_TASKS_SERVICE_ACCOUNT;
   const routing = e.ROUTING_CONFIG ?? localRouting(env);
   for (const [task, route] of Object.entries(routing.tasks)) {
     for (const step of route.chain) {
       if (!routing.providers[step.provider]) {
         throw new ConfigError(`ROUTING_CONFIG: task ${task} names unknown provider ${step.provider}`);
       }
+    }
+  }
+  for (const [name, provider] of Object.entries(routing.providers)) {
+    if (provider.kind === 'anthropic' && provider.mode === 'direct' && !provider.apiKeyEnv) {
+      throw new ConfigError(`ROUTING_CONFIG: provider ${name} (anthropic, direct) needs apiKeyEnv`);
+    }
+    if (provider.kind === 'anthropic' && provider.mode === 'vertex' && !provider.location) {
+      throw new ConfigError(`ROUTING_CONFIG: provider ${name} (anthropic, vertex) needs location`);
     }
   }
   return Object.freeze({
@@ -180,6 +318,63 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       hmacKey: e.AUDIT_HMAC_KEY ?? DEV_HMAC_KEY,
       toStdout: e.AUDIT_TO_STDOUT,
     },
-    review: { sampleRate: e.REVIEW_SAMPLE_RATE },
+    review: {
+      sampleRate: e.REVIEW_SAMPLE_RATE,
+      leaseMs: e.REVIEW_LEASE_SECONDS * 1000,
+      topics: {
+        requests: e.REVIEW_TOPIC,
+        deadLetter: e.REVIEW_DEAD_LETTER_TOPIC,
+        escalations: e.ESCALATION_TOPIC,
+      },
+      intakeSubscription: e.REVIEW_INTAKE_SUBSCRIPTION,
+      maxDeliveryAttempts: e.REVIEW_MAX_DELIVERY_ATTEMPTS,
+      publishTimeoutMs: e.REVIEW_PUBLISH_TIMEOUT_MS,
+      outboxMinAgeMs: e.REVIEW_OUTBOX_MIN_AGE_SECONDS * 1000,
+    },
+    tasks: {
+      mode: tasksMode,
+      location: e.TASKS_LOCATION,
+      queues: { deadlines: e.DEADLINE_QUEUE, callbacks: e.CALLBACK_QUEUE },
+      serviceAccount: tasksServiceAccount,
+      jobsUrl,
+      jobsAudience: e.JOBS_AUDIENCE ?? jobsUrl,
+      schedulerServiceAccount: e.SCHEDULER_SERVICE_ACCOUNT ?? tasksServiceAccount,
+    },
+    breakers: {
+      flushMs: e.BREAKER_FLUSH_MS,
+      refreshMs: e.BREAKER_REFRESH_MS,
+      shards: e.BREAKER_BUCKET_SHARDS,
+      scope: e.BREAKER_SCOPE,
+      providers: breakerSettings(e, routing),
+    },
   });
 }
+
+function breakerSettings(
+  e: z.infer<typeof envSchema>,
+  routing: RoutingConfig,
+): Record<string, BreakerSettings> {
+  const settings: Record<string, BreakerSettings> = {};
+  for (const [name, provider] of Object.entries(routing.providers)) {
+    const o = provider.breaker ?? {};
+    const windowSeconds = o.windowSeconds ?? e.BREAKER_WINDOW_SECONDS;
+    const openMs = (o.openSeconds ?? e.BREAKER_OPEN_SECONDS) * 1000;
+    const timeouts = Object.values(routing.tasks).flatMap((t) =>
+      t.chain.filter((s) => s.provider === name).map((s) => s.timeoutMs),
+    );
+    settings[name] = {
+      windowMs: windowSeconds * 1000,
+      bucketMs: Math.max(1, Math.round(windowSeconds / BUCKETS_PER_WINDOW)) * 1000,
+      errorRate: o.errorRate ?? e.BREAKER_ERROR_RATE,
+      minRequests: o.minRequests ?? e.BREAKER_MIN_REQUESTS,
+      slowCallMs: o.slowCallMs ?? e.BREAKER_SLOW_CALL_MS,
+      openMs,
+      halfOpenProbes: o.halfOpenProbes ?? e.BREAKER_HALF_OPEN_PROBES,
+      // A probe ends within its call timeout; a half-open still undecided well after that lost its probes.
+      probeLeaseMs: Math.max(openMs, Math.max(0, ...timeouts) + PROBE_LEASE_MARGIN_MS),
+    };
+  }
+  return settings;
+}
+
+const PROBE_LEASE_MARGIN_MS = 5_000;

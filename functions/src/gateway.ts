@@ -1,22 +1,45 @@
 import { resolve } from 'node:path';
 import type { Firestore } from '@google-cloud/firestore';
-import type { HttpFunction } from '@google-cloud/functions-framework';
+import type { CloudEventFunction, HttpFunction, Request } from '@google-cloud/functions-framework';
+import { PubSub } from '@google-cloud/pubsub';
+import { CloudTasksClient } from '@google-cloud/tasks';
 import { LoggingAuditSink } from './adapters/audit/loggingAuditSink.js';
 import { DevAuthenticator } from './adapters/auth/devAuthenticator.js';
 import { GoogleIdTokenAuthenticator } from './adapters/auth/googleIdTokenAuthenticator.js';
+import {
+  DevServiceCallerVerifier,
+  GoogleServiceCallerVerifier,
+} from './adapters/auth/serviceCallerAuthenticator.js';
+import { FirestoreBreakerStore } from './adapters/firestore/firestoreBreakerStore.js';
 import { createFirestore } from './adapters/firestore/firestoreClient.js';
 import { FirestoreInferenceStore } from './adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from './adapters/firestore/firestoreLedgerStore.js';
+import { FirestoreOutboxStore } from './adapters/firestore/firestoreOutboxStore.js';
+import { FirestoreReviewStore } from './adapters/firestore/firestoreReviewStore.js';
 import { createLogger, type LineWriter, type Logger } from './adapters/logging/structuredLog.js';
 import { createProviderClients } from './adapters/providers/createProviderClients.js';
+import { PubSubReviewPublisher } from './adapters/pubsub/pubSubReviewPublisher.js';
+import { CloudTasksScheduler } from './adapters/tasks/cloudTasksScheduler.js';
+import { LocalTaskScheduler } from './adapters/tasks/localTaskScheduler.js';
 import type { Config } from './config.js';
 import type { AuditSink } from './core/audit/auditSink.js';
 import type { Authenticator } from './core/auth/principal.js';
+import type { ServiceCallerVerifier } from './core/auth/serviceCaller.js';
+import type { BreakerStore } from './core/breakers/breakerStore.js';
+import { SharedBreakerBoard } from './core/breakers/sharedBreakerBoard.js';
 import { IdempotencyLedger } from './core/idempotency/ledger.js';
 import { InferenceService } from './core/inference/inferenceService.js';
 import type { ProviderClient } from './core/providers/provider.js';
+import { OutboxRelay } from './core/review/outbox.js';
+import { ReviewIntake } from './core/review/reviewIntake.js';
+import type { ReviewPublisher } from './core/review/reviewPublisher.js';
+import { ReviewService } from './core/review/reviewService.js';
 import { type BreakerBoard, ProviderRouter } from './core/routing/router.js';
+import type { TaskScheduler } from './core/scheduling/taskScheduler.js';
+import { createReviewIntakeHandler } from './events/reviewIntake.js';
 import { createInferenceApi } from './http/inferenceApi.js';
+import { createReviewerApi } from './http/reviewerApi.js';
+import { createReviewJobsApi, reviewJobPaths } from './http/reviewJobsApi.js';
 
 /**
  * The composition root: builds every function's handler from one validated configuration. Nothing here is
@@ -27,21 +50,47 @@ export type GatewayOverrides = {
   firestore?: Firestore;
   authenticator?: Authenticator;
   providerClients?: ReadonlyMap<string, ProviderClient>;
+  /** Replaces the shared circuit breakers (then `GET /v1/providers` lists none). */
   breakers?: BreakerBoard;
+  /** Where the shared breakers keep their state (Firestore by default); tests wrap it to count writes. */
+  breakerStore?: BreakerStore;
   audit?: AuditSink;
   /** Where log lines go (stdout by default); tests capture them. */
   logWriter?: LineWriter;
   clock?: () => Date;
+  /** Where review requests and escalations go (Pub/Sub on REVIEW_TOPIC / ESCALATION_TOPIC by default). */
+  reviewPublisher?: ReviewPublisher;
+  /** Deadline checks and callbacks (Cloud Tasks or the local scheduler, per TASKS_MODE, by default). */
+  taskScheduler?: TaskScheduler;
+  /** Who may call reviewJobs (OIDC tokens of TASKS_SERVICE_ACCOUNT / SCHEDULER_SERVICE_ACCOUNT by default). */
+  serviceCallers?: ServiceCallerVerifier;
 };
 
 export type Gateway = {
   inferenceApi: HttpFunction;
+  reviewerApi: HttpFunction;
+  /** Internal: deadline checks (Cloud Tasks) and the review outbox sweep (Cloud Scheduler). */
+  reviewJobs: HttpFunction;
+  /** Pub/Sub-triggered: review requests become review items. */
+  reviewIntake: CloudEventFunction;
   firestore: Firestore;
   logger: Logger;
+  /** The shared circuit breakers (null when `overrides.breakers` replaced them). */
+  breakers: SharedBreakerBoard | null;
+  /** Stops the breakers' timers (after a last flush), then closes the Firestore client if it made it. */
   close(): Promise<void>;
 };
 
-export function createGateway(config: Config, overrides: GatewayOverrides = {}): Gateway {
+export type GatewayOptions = {
+  /** Functions whose parts are built at once rather than on first use (index.ts: the process's target). */
+  eager: readonly string[];
+};
+
+export function createGateway(
+  config: Config,
+  overrides: GatewayOverrides = {},
+  options: GatewayOptions = { eager: ['inferenceApi'] },
+): Gateway {
   const firestore = overrides.firestore ?? createFirestore(config.project);
   const logger = createLogger('gateway', overrides.logWriter);
   const authenticator = overrides.authenticator ?? createAuthenticator(config);
@@ -53,30 +102,24 @@ export function createGateway(config: Config, overrides: GatewayOverrides = {}):
       file: config.audit.logFile ? resolve(config.audit.logFile) : null,
       ...(overrides.logWriter ? { write: overrides.logWriter } : {}),
     });
-  const clients = overrides.providerClients ?? createProviderClients(config.routing);
-  const breakers = overrides.breakers ?? {
-    admit: async () => ({ allowed: true as const, state: 'closed' as const, probe: false }),
-    recordOutcome: () => {},
-  };
-  const router = new ProviderRouter({ clients, breakers });
-  const ledger = new IdempotencyLedger(new FirestoreLedgerStore(firestore), {
-    ttlMs: config.idempotency.ttlMs,
-    leaseMs: config.idempotency.leaseMs,
-    ...(overrides.clock ? { clock: overrides.clock } : {}),
-  });
-  const inferences = new InferenceService({
-    ledger,
-    store: new FirestoreInferenceStore(firestore),
-    router,
-    routing: config.routing,
+  const inferenceStore = new FirestoreInferenceStore(firestore);
+  const onUnexpectedError = (error: unknown, req: Request) =>
+    logger.error('unexpected error', {
+      path: req.path,
+      method: req.method,
+      // Name and code only: a message may quote data we must not log.
+      error: error instanceof Error ? error.name : typeof error,
+      code: (error as { code?: unknown } | null)?.code ?? null,
+    });
+  const review = createReviewParts(config, overrides, {
+    firestore,
+    logger,
     audit,
-    auditHmacKey: config.audit.hmacKey,
-    gatewayVersion: config.version,
-    reviewSampleRate: config.review.sampleRate,
-    warn: (message, fields) => logger.warn(message, fields),
-    ...(overrides.clock ? { clock: overrides.clock } : {}),
+    authenticator,
+    inferenceStore,
+    healthy: () => healthy(),
+    onUnexpectedError,
   });
-
   let lastHealth = { at: 0, ok: false };
   const healthy = async () => {
     if (Date.now() - lastHealth.at < 2_000) return lastHealth.ok;
@@ -90,28 +133,81 @@ export function createGateway(config: Config, overrides: GatewayOverrides = {}):
     return ok;
   };
 
-  const inferenceApi = createInferenceApi({
-    authenticator,
-    inferences,
-    providers: { list: async () => [] },
-    maxBodyBytes: config.maxBodyBytes,
-    allowHttpLoopbackCallbacks: config.env === 'local',
-    healthy,
-    onUnexpectedError: (error, req) =>
-      logger.error('unexpected error', {
-        path: req.path,
-        method: req.method,
-        // Name and code only: a message may quote data we must not log.
-        error: error instanceof Error ? error.name : typeof error,
-        code: (error as { code?: unknown } | null)?.code ?? null,
-      }),
-  });
+  /**
+   * The inference side (provider clients with their keys, the shared breakers and their timers, the router,
+   * the ledger) is built only in a process that serves inferenceApi: the review functions hold no provider
+   * keys and need no breakers. It is built at cold start when FUNCTION_TARGET names inferenceApi (as Cloud
+   * Functions sets it), so a bad provider setting fails the start rather than the first request.
+   */
+  let inferencePart: ReturnType<typeof buildInferencePart> | undefined;
+  const inference = () => {
+    inferencePart ??= buildInferencePart();
+    return inferencePart;
+  };
+  const buildInferencePart = () => {
+    const clients =
+      overrides.providerClients ?? createProviderClients(config.routing, { project: config.project });
+    const clock = overrides.clock;
+    const sharedBreakers = overrides.breakers
+      ? null
+      : new SharedBreakerBoard({
+          store:
+            overrides.breakerStore ?? new FirestoreBreakerStore(firestore, { scope: config.breakers.scope }),
+          settings: config.breakers.providers,
+          flushMs: config.breakers.flushMs,
+          refreshMs: config.breakers.refreshMs,
+          shards: config.breakers.shards,
+          audit,
+          gatewayVersion: config.version,
+          log: (severity, message, fields) => logger.log(severity, message, fields),
+          ...(clock ? { clock: () => clock().getTime() } : {}),
+        });
+    sharedBreakers?.start();
+    const router = new ProviderRouter({ clients, breakers: overrides.breakers ?? sharedBreakers! });
+    const ledger = new IdempotencyLedger(new FirestoreLedgerStore(firestore), {
+      ttlMs: config.idempotency.ttlMs,
+      leaseMs: config.idempotency.leaseMs,
+      ...(overrides.clock ? { clock: overrides.clock } : {}),
+    });
+    const inferences = new InferenceService({
+      ledger,
+      store: inferenceStore,
+      router,
+      routing: config.routing,
+      audit,
+      auditHmacKey: config.audit.hmacKey,
+      gatewayVersion: config.version,
+      reviewSampleRate: config.review.sampleRate,
+      reviewOutbox: review.outbox,
+      warn: (message, fields) => logger.warn(message, fields),
+      ...(overrides.clock ? { clock: overrides.clock } : {}),
+    });
+    const inferenceApi = createInferenceApi({
+      authenticator,
+      inferences,
+      providers: { list: async () => (sharedBreakers ? sharedBreakers.list() : []) },
+      maxBodyBytes: config.maxBodyBytes,
+      allowHttpLoopbackCallbacks: config.env === 'local',
+      healthy,
+      onUnexpectedError,
+    });
+    return { inferenceApi, sharedBreakers };
+  };
+  if (options.eager.includes('inferenceApi')) inference();
 
   return {
-    inferenceApi,
+    inferenceApi: (req, res) => inference().inferenceApi(req, res),
+    reviewerApi: review.reviewerApi,
+    reviewJobs: review.reviewJobs,
+    reviewIntake: review.reviewIntake,
     firestore,
     logger,
+    get breakers() {
+      return inference().sharedBreakers;
+    },
     close: async () => {
+      await inferencePart?.sharedBreakers?.close();
+      await review.close();
       if (!overrides.firestore) await firestore.terminate();
     },
   };
@@ -123,4 +219,121 @@ function createAuthenticator(config: Config): Authenticator {
     audience: config.auth.audience,
     principals: config.auth.principals,
   });
+}
+
+/** Outbox sweeps: entries per batch, batches per call (Cloud Scheduler calls every minute). */
+const SWEEP_BATCH = { batchSize: 200, maxBatches: 5 };
+const CLOUD_TASKS_DISPATCH_DEADLINE_SECONDS = 30;
+
+/** The human-review pipeline: its services, the reviewer API, the review jobs and the review intake. */
+function createReviewParts(
+  config: Config,
+  overrides: GatewayOverrides,
+  shared: {
+    firestore: Firestore;
+    logger: Logger;
+    audit: AuditSink;
+    authenticator: Authenticator;
+    inferenceStore: FirestoreInferenceStore;
+    healthy: () => Promise<boolean>;
+    onUnexpectedError: (error: unknown, req: Request) => void;
+  },
+) {
+  const { firestore, logger, audit } = shared;
+  const clock = overrides.clock ? { clock: overrides.clock } : {};
+  const warn = (message: string, fields?: Record<string, unknown>) => logger.warn(message, fields);
+  const pubsub = overrides.reviewPublisher ? null : new PubSub({ projectId: config.project });
+  const publisher =
+    overrides.reviewPublisher ??
+    new PubSubReviewPublisher(
+      pubsub!,
+      { requests: config.review.topics.requests, escalations: config.review.topics.escalations },
+      { timeoutMs: config.review.publishTimeoutMs },
+    );
+  const tasksClient =
+    overrides.taskScheduler || config.tasks.mode === 'local' ? null : new CloudTasksClient();
+  const scheduler =
+    overrides.taskScheduler ??
+    (tasksClient
+      ? new CloudTasksScheduler(tasksClient, {
+          project: config.project,
+          location: config.tasks.location,
+          queues: config.tasks.queues,
+          dispatchDeadlineSeconds: CLOUD_TASKS_DISPATCH_DEADLINE_SECONDS,
+          requestTimeoutMs: config.review.publishTimeoutMs,
+        })
+      : new LocalTaskScheduler(firestore, clock));
+  const outbox = new OutboxRelay({
+    store: new FirestoreOutboxStore(firestore),
+    publisher,
+    scheduler,
+    inferences: shared.inferenceStore,
+    callbackServiceAccount: config.tasks.serviceAccount,
+    deliveryTimeoutMs: config.review.publishTimeoutMs,
+    warn,
+    ...clock,
+  });
+  const store = new FirestoreReviewStore(firestore);
+  const reviews = new ReviewService({
+    store,
+    outbox,
+    audit,
+    auditHmacKey: config.audit.hmacKey,
+    gatewayVersion: config.version,
+    leaseMs: config.review.leaseMs,
+    warn,
+    ...clock,
+  });
+  const intake = new ReviewIntake({
+    store,
+    scheduler,
+    routing: config.routing,
+    audit,
+    gatewayVersion: config.version,
+    deadlineCheck: {
+      url: `${config.tasks.jobsUrl}${reviewJobPaths.deadline}`,
+      oidc: { serviceAccountEmail: config.tasks.serviceAccount, audience: config.tasks.jobsAudience },
+    },
+    warn,
+    ...clock,
+  });
+  const allowedCallers = [config.tasks.serviceAccount, config.tasks.schedulerServiceAccount];
+  const serviceCallers =
+    overrides.serviceCallers ??
+    (config.auth.mode === 'dev'
+      ? new DevServiceCallerVerifier(allowedCallers)
+      : new GoogleServiceCallerVerifier({
+          // The configured audience, or the endpoint URL a token gets when its creator names none.
+          audiences: [
+            config.tasks.jobsAudience,
+            `${config.tasks.jobsUrl}${reviewJobPaths.deadline}`,
+            `${config.tasks.jobsUrl}${reviewJobPaths.sweep}`,
+          ],
+          allowedEmails: allowedCallers,
+        }));
+
+  return {
+    outbox,
+    reviewerApi: createReviewerApi({
+      authenticator: shared.authenticator,
+      reviews,
+      maxBodyBytes: config.maxBodyBytes,
+      healthy: shared.healthy,
+      onUnexpectedError: shared.onUnexpectedError,
+    }),
+    reviewJobs: createReviewJobsApi({
+      callers: serviceCallers,
+      reviews,
+      outbox,
+      sweep: { minAgeMs: config.review.outboxMinAgeMs, ...SWEEP_BATCH },
+      healthy: shared.healthy,
+      onUnexpectedError: shared.onUnexpectedError,
+      info: (message, fields) => logger.info(message, fields),
+    }),
+    reviewIntake: createReviewIntakeHandler({ intake, logger }),
+    close: async () => {
+      await pubsub?.close();
+      await tasksClient?.close();
+    },
+  };
 }

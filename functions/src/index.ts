@@ -1,4 +1,4 @@
-import { http } from '@google-cloud/functions-framework';
+import { cloudEvent, http } from '@google-cloud/functions-framework';
 import { loadConfig } from './config.js';
 import { createGateway } from './gateway.js';
 import { installProblemFinalHandler } from './http/frameworkErrors.js';
@@ -9,6 +9,12 @@ import { installProblemFinalHandler } from './http/frameworkErrors.js';
  */
 installProblemFinalHandler();
 
-const gateway = createGateway(loadConfig());
+// Cloud Functions names the function this instance serves in FUNCTION_TARGET; only its parts are built at
+// cold start (the review functions, for instance, hold no provider keys).
+const target = process.env.FUNCTION_TARGET;
+const gateway = createGateway(loadConfig(), {}, { eager: target ? [target] : [] });
 
 http('inferenceApi', gateway.inferenceApi);
+http('reviewerApi', gateway.reviewerApi);
+http('reviewJobs', gateway.reviewJobs);
+cloudEvent('reviewIntake', gateway.reviewIntake);

@@ -75,6 +75,10 @@ export function testConfig(
     LOCAL_A_URL: `${models.a.url}/v1`,
     LOCAL_B_URL: `${models.b.url}/v1`,
     AUDIT_LOG_FILE: '',
+    // Breakers are shared by every gateway on one Firestore project, as between a deployment's instances.
+    // Each test config gets a scope of its own, so a breaker one test opens (say, by timeouts under load)
+    // never reroutes another test's traffic; gateways started from one config share theirs.
+    BREAKER_SCOPE: `test-${randomUUID().slice(0, 8)}`,
     ...env,
   });
 }
@@ -98,6 +102,8 @@ export function startTestGateway(config: Config, overrides: GatewayOverrides = {
     api,
     logLines,
     close: async () => {
+      // Stops the gateway's background work (breaker timers) before its Firestore client goes away.
+      await gateway.close();
       if (!overrides.firestore) await firestore.terminate();
     },
   };

@@ -126,8 +126,12 @@ export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
     {
       method: 'GET',
       path: '/v1/inferences/:id',
-      handle: async ({ res, principal }, params) => {
-        sendJson(res, 200, await deps.inferences.get(principal, params.id!));
+      handle: async ({ req, res, principal }, params) => {
+        sendJson(
+          res,
+          200,
+          await deps.inferences.get(principal, params.id!, { trace: traceIdOf(req.headers) }),
+        );
       },
     },
     {

@@ -6,9 +6,22 @@ export const collections = {
   inferences: 'inferences',
   reviews: 'reviews',
   reviewOutbox: 'reviewOutbox',
+  /** Tasks of the local stand-in for Cloud Tasks (TASKS_MODE=local only; never used in production). */
+  localTasks: 'localTasks',
   breakers: 'breakers',
   breakerBuckets: 'breakerBuckets',
 } as const;
+
+/**
+ * The timestamp field a Firestore TTL policy deletes a collection's documents by. The policies themselves
+ * are Terraform's (terraform/firestore.tf); test/terraform checks that they name these fields and that the
+ * stores write them.
+ */
+export const ttlFields = {
+  idempotencyKeys: 'expiresAt',
+  breakerBuckets: 'expiresAt',
+  reviewOutbox: 'expiresAt',
+} as const satisfies Partial<Record<keyof typeof collections, string>>;
 
 /**
  * One Firestore client per process. With FIRESTORE_EMULATOR_HOST set, the SDK talks to the emulator.

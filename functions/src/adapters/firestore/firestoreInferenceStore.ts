@@ -2,7 +2,9 @@ import type { DocumentData, Firestore } from '@google-cloud/firestore';
 import { LeaseLostError } from '../../core/errors.js';
 import type { LedgerRecord } from '../../core/idempotency/ledger.js';
 import type { InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
+import type { OutboxEntry } from '../../core/review/outbox.js';
 import { collections, revive } from './firestoreClient.js';
+import { outboxDocument } from './firestoreOutboxStore.js';
 
 /**
  * Inferences in Firestore. Model outputs are stored as JSON text: their shape is the model's, and Firestore
@@ -16,14 +18,23 @@ export class FirestoreInferenceStore implements InferenceStore {
     ownerToken: string;
     ledgerRecord: LedgerRecord;
     inference: InferenceRecord;
+    reviewRequest?: OutboxEntry | null;
   }): Promise<void> {
     const ledgerRef = this.db.collection(collections.idempotencyKeys).doc(input.ledgerRecordId);
     const inferenceRef = this.db.collection(collections.inferences).doc(input.inference.id);
+    const reviewRequest = input.reviewRequest ?? null;
     await this.db.runTransaction(async (tx) => {
       const snap = await tx.get(ledgerRef);
       if (!snap.exists || snap.get('ownerToken') !== input.ownerToken) throw new LeaseLostError();
       tx.set(ledgerRef, input.ledgerRecord);
       tx.create(inferenceRef, toDocument(input.inference));
+      // The review request is recorded with the result it is about, so it cannot be lost (see outbox.ts).
+      if (reviewRequest) {
+        tx.create(
+          this.db.collection(collections.reviewOutbox).doc(reviewRequest.id),
+          outboxDocument(reviewRequest),
+        );
+      }
     });
   }
 

@@ -1,5 +1,3 @@
-import { AUDIT_LABEL, type AuditEvent } from '../../core/audit/events.js';
-
 /**
  * Structured log lines in the shape Cloud Logging reads from a function's stdout: `severity`, `message`,
  * `logging.googleapis.com/labels` and `logging.googleapis.com/trace`. Operational lines never carry clinical
@@ -30,17 +28,6 @@ export function createLogger(component: string, write: LineWriter = stdoutWriter
     warn: (m, f) => log('WARNING', m, f),
     error: (m, f) => log('ERROR', m, f),
   };
-}
-
-/** The Cloud Logging entry of an audit event: the label is what the BigQuery sink's filter selects. */
-export function auditLogLine(event: AuditEvent, project: string): string {
-  return JSON.stringify({
-    severity: 'NOTICE',
-    message: `audit ${event.eventType}`,
-    'logging.googleapis.com/labels': { [AUDIT_LABEL.key]: AUDIT_LABEL.value, event_type: event.eventType },
-    ...(event.trace ? { 'logging.googleapis.com/trace': `projects/${project}/traces/${event.trace}` } : {}),
-    audit: event,
-  });
 }
 
 /** The trace id of a request, from Cloud's `X-Cloud-Trace-Context` or W3C `traceparent`. */

@@ -91,13 +91,15 @@ export function toResource(r: InferenceRecord): InferenceResource {
 export interface InferenceStore {
   /**
    * In one atomic step: checks that `ownerToken` still owns the ledger record, marks it completed with
-   * the stored response, and writes the inference. Throws `LeaseLostError` if the claim was taken over.
+   * the stored response, and writes the inference, and with it `reviewRequest` (the review outbox entry of
+   * an inference sent to review) if given. Throws `LeaseLostError` if the claim was taken over.
    */
   commitCompletion(input: {
     ledgerRecordId: string;
     ownerToken: string;
     ledgerRecord: import('../idempotency/ledger.js').LedgerRecord;
     inference: InferenceRecord;
+    reviewRequest?: import('../review/outbox.js').OutboxEntry | null;
   }): Promise<void>;
   getInference(id: string): Promise<InferenceRecord | null>;
 }

@@ -15,6 +15,7 @@ import {
   RequestInProgressError,
 } from '../errors.js';
 import type { Claim, IdempotencyLedger } from '../idempotency/ledger.js';
+import { type OutboxRelay, outboxEntry } from '../review/outbox.js';
 import type { ProviderRouter, RoutedResult } from '../routing/router.js';
 import { buildPrompt, PROMPT_TEMPLATE_VERSION, type TaskName } from '../tasks.js';
 import {
@@ -50,6 +51,8 @@ export type InferenceServiceDeps = {
   gatewayVersion: string;
   /** Fraction of confident outputs also sent to review for quality control, chosen per inference id. */
   reviewSampleRate: number;
+  /** Delivers the review request recorded with an inference sent to review (never throws). */
+  reviewOutbox: Pick<OutboxRelay, 'deliver'>;
   clock?: () => Date;
   /** Operational log for failures that must not change the answer (no clinical content). */
   warn?: (message: string, fields?: Record<string, unknown>) => void;
@@ -79,9 +82,7 @@ export class InferenceService {
     const started = Date.now();
     const outcome = await this.deps.ledger.claim(principal.tenant, idempotencyKey, fingerprint);
     if (outcome.kind === 'replay') {
-      await this.emitStandalone(principal, ctx, outcome.inferenceId, 'inference.replayed', request.task, {
-        httpStatus: outcome.response.status,
-      });
+      await this.recordReplay(principal, ctx, outcome.inferenceId, request, outcome.response.status);
       return {
         status: outcome.response.status as 200 | 202,
         body: outcome.response.body,
@@ -99,26 +100,29 @@ export class InferenceService {
       if (!route) throw new Error(`task ${request.task} has no route`);
       routed = await this.deps.router.run(route, prompt);
     } catch (e) {
-      await this.fail(claim, principal, ctx, request.task, promptHash, e, started);
+      await this.fail(claim, principal, ctx, request, promptHash, e, started);
       throw e;
     }
 
     const score = scoreResult(request.task, routed.result);
     const threshold = route.reviewThreshold;
     const sampled = score.confidence >= threshold && isSampled(claim.inferenceId, this.deps.reviewSampleRate);
-    const needsReview = score.basis === 'invalid_output' || score.confidence < threshold || sampled;
+    // Below the threshold (or unusable) the output waits for a reviewer: 202. A sampled confident output is
+    // answered at once (200, as the contract says for any confident output) and reviewed afterwards.
+    const withheld = score.basis === 'invalid_output' || score.confidence < threshold;
+    const needsReview = withheld || sampled;
     const now = this.now();
     const record: InferenceRecord = {
       id: claim.inferenceId,
       tenant: principal.tenant,
       requestedBy: principal.subject,
       task: request.task,
-      status: needsReview ? 'pending_review' : 'completed',
+      status: withheld ? 'pending_review' : 'completed',
       input: { text: request.input.text },
       patientRef: request.patientRef ?? null,
       encounterRef: request.encounterRef ?? null,
       callbackUrl: request.callbackUrl ?? null,
-      output: needsReview ? null : score.output,
+      output: withheld ? null : score.output,
       proposal: score.output,
       confidence: score.confidence,
       threshold,
@@ -132,17 +136,18 @@ export class InferenceService {
       attempts: routed.attempts,
       review: needsReview ? { state: 'pending', reviewer: null, reasonCode: null, decidedAt: null } : null,
       createdAt: now,
-      completedAt: needsReview ? null : now,
+      completedAt: withheld ? null : now,
       auditHead: { sequence: 0, hash: '' },
     };
-    const status = needsReview ? 202 : 200;
+    const status = withheld ? 202 : 200;
     const body = JSON.stringify(toResource(record));
     const event = sealEvent(
       this.draft(
         principal,
         ctx,
         record.id,
-        needsReview ? 'inference.routed_to_review' : 'inference.completed',
+        withheld ? 'inference.routed_to_review' : 'inference.completed',
+        request,
         {
           task: request.task,
           decision: {
@@ -168,6 +173,7 @@ export class InferenceService {
       null,
     );
     record.auditHead = headOf(event);
+    const reviewRequest = needsReview ? outboxEntry.reviewRequest(record, now) : null;
 
     try {
       await this.deps.store.commitCompletion({
@@ -175,32 +181,56 @@ export class InferenceService {
         ownerToken: claim.ownerToken,
         ledgerRecord: this.deps.ledger.completedRecord(claim, { status, body }),
         inference: record,
+        reviewRequest,
       });
     } catch (e) {
       if (isLeaseLostError(e)) {
         // A newer holder owns the key now; its answer is the one that counts. Ours is dropped unseen.
         throw new RequestInProgressError(1);
       }
-      await this.fail(claim, principal, ctx, request.task, promptHash, e, started);
+      await this.fail(claim, principal, ctx, request, promptHash, e, started);
       throw e;
     }
     await this.writeAudit(event);
+    // Published before answering (a function's CPU is throttled after its answer), but bounded: if Pub/Sub
+    // is slow or down the caller still gets its answer, and the outbox sweeper publishes later.
+    if (reviewRequest) await this.deps.reviewOutbox.deliver(reviewRequest);
     return { status, body, inferenceId: record.id, replayed: false };
   }
 
-  async get(principal: Principal, id: string): Promise<InferenceResource> {
+  /** Reading an inference discloses its output: who read it, and in what state, is audited. */
+  async get(
+    principal: Principal,
+    id: string,
+    ctx: RequestContext = { trace: null },
+  ): Promise<InferenceResource> {
     requireRole(principal, 'clinician');
     const record = await this.deps.store.getInference(id);
     // Another tenant's inference is indistinguishable from a missing one.
     if (!record || record.tenant !== principal.tenant) throw new NotFoundError('no such inference');
-    return toResource(record);
+    const resource = toResource(record);
+    // Standalone, not chained: a read changes nothing, and chaining it would turn every read into a write.
+    const draft = this.draft(principal, ctx, record.id, 'inference.viewed', record, {
+      task: record.task,
+      decision: {
+        ...emptyDecision,
+        status: record.status,
+        httpStatus: 200,
+        provider: record.provider,
+        model: record.model,
+        confidence: record.confidence,
+        threshold: record.threshold,
+      },
+    });
+    await this.writeAudit(sealStandalone(draft));
+    return resource;
   }
 
   private async fail(
     claim: Claim,
     principal: Principal,
     ctx: RequestContext,
-    task: TaskName,
+    request: CreateInferenceRequest,
     promptHash: string,
     error: unknown,
     started: number,
@@ -215,8 +245,8 @@ export class InferenceService {
     }
     const attempts = isProvidersUnavailableError(error) ? [...error.attempts] : [];
     const event = sealEvent(
-      this.draft(principal, ctx, claim.inferenceId, 'inference.failed', {
-        task,
+      this.draft(principal, ctx, claim.inferenceId, 'inference.failed', request, {
+        task: request.task,
         decision: {
           status: 'failed',
           httpStatus: null,
@@ -241,34 +271,23 @@ export class InferenceService {
     await this.writeAudit(event);
   }
 
-  private async emitStandalone(
+  /**
+   * A replay hands the stored answer to its caller again: who received it is recorded, before the answer.
+   * The event stands alone (sequence null), like a read, rather than joining the inference's chain: a
+   * replay changes nothing, and chaining it would make every client retry a transaction on the inference
+   * document, so that a burst of retries of one request (the very case replays exist for) contends on one
+   * document and turns into 503s. The decision it replays stays chained and anchored in the ledger.
+   */
+  private async recordReplay(
     principal: Principal,
     ctx: RequestContext,
     inferenceId: string,
-    type: 'inference.replayed',
-    task: TaskName,
-    extra: { httpStatus: number },
+    request: CreateInferenceRequest,
+    httpStatus: number,
   ): Promise<void> {
-    const draft = this.draft(principal, ctx, inferenceId, type, {
-      task,
-      decision: {
-        status: 'replayed',
-        httpStatus: extra.httpStatus,
-        provider: null,
-        model: null,
-        modelVersion: null,
-        routing: null,
-        promptTemplateVersion: null,
-        promptHash: null,
-        response: null,
-        confidence: null,
-        threshold: null,
-        scorerVersion: null,
-        scoreBasis: null,
-        sampledForReview: null,
-        failureReason: null,
-        latencyMs: null,
-      },
+    const draft = this.draft(principal, ctx, inferenceId, 'inference.replayed', request, {
+      task: request.task,
+      decision: { ...emptyDecision, status: 'replayed', httpStatus },
     });
     await this.writeAudit(sealStandalone(draft));
   }
@@ -278,6 +297,7 @@ export class InferenceService {
     ctx: RequestContext,
     inferenceId: string,
     eventType: AuditEvent['eventType'],
+    subject: { patientRef?: string | null | undefined; encounterRef?: string | null | undefined },
     parts: Pick<AuditDraft, 'task' | 'decision'>,
   ): AuditDraft {
     return {
@@ -288,6 +308,8 @@ export class InferenceService {
       tenant: principal.tenant,
       actor: { subject: principal.subject, tenant: principal.tenant, role: 'clinician' },
       inferenceId,
+      patientRef: subject.patientRef ?? null,
+      encounterRef: subject.encounterRef ?? null,
       gatewayVersion: this.deps.gatewayVersion,
       trace: ctx.trace,
       review: null,
@@ -299,8 +321,13 @@ export class InferenceService {
   private async writeAudit(event: AuditEvent): Promise<void> {
     try {
       await this.deps.audit.write(event);
-    } catch {
-      this.deps.warn?.('audit sink write failed', { eventId: event.eventId, eventType: event.eventType });
+    } catch (e) {
+      this.deps.warn?.('audit sink write failed', {
+        eventId: event.eventId,
+        eventType: event.eventType,
+        // The name only: a message may quote data we must not log.
+        error: e instanceof Error ? e.name : typeof e,
+      });
     }
   }
 }
@@ -312,6 +339,26 @@ export function isSampled(inferenceId: string, rate: number): boolean {
   const bucket = createHash('sha256').update(inferenceId).digest().readUInt32BE(0) / 0x1_0000_0000;
   return bucket < rate;
 }
+
+/** A decision block with nothing decided, for events that only point at a decision made earlier. */
+const emptyDecision: NonNullable<AuditEvent['decision']> = {
+  status: null,
+  httpStatus: null,
+  provider: null,
+  model: null,
+  modelVersion: null,
+  routing: null,
+  promptTemplateVersion: null,
+  promptHash: null,
+  response: null,
+  confidence: null,
+  threshold: null,
+  scorerVersion: null,
+  scoreBasis: null,
+  sampledForReview: null,
+  failureReason: null,
+  latencyMs: null,
+};
 
 const providerLatency = (attempts: readonly ProviderAttempt[]): number | null =>
   attempts.length === 0 ? null : attempts.reduce((sum, a) => sum + a.latencyMs, 0);
