@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { FirestoreInferenceStore } from '../../functions/src/adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
 import { isLeaseLostError } from '../../functions/src/core/errors.js';
-import { IdempotencyLedger } from '../../functions/src/core/idempotency/ledger.js';
+import { IdempotencyLedger, ledgerRecordId } from '../../functions/src/core/idempotency/ledger.js';
 import { requestFingerprint } from '../../functions/src/http/inferenceApi.js';
 import {
   bearer,
@@ -120,7 +120,7 @@ describe('inference API with the idempotency ledger (Firestore emulator, local m
   });
 
   it('50 concurrent identical requests make exactly one model call and agree on one answer', async () => {
-    await models.a.setBehaviour({ latencyMs: 400 });
+    await models.a.setBehaviour({ latencyMs: 200 });
     const key = randomUUID();
     const answers = await Promise.all(Array.from({ length: 50 }, () => post(body(), key)));
     assert.equal((await models.a.stats()).requests, 1);
@@ -251,6 +251,37 @@ describe('idempotency leases and expiry (Firestore emulator, injected clock)', (
     const replay = await post(key);
     assert.equal(replay.headers['idempotent-replayed'], 'true');
     assert.equal(replay.text, after.text);
+  });
+
+  it('never releases a completed claim, so a completion whose answer was lost still replays', async () => {
+    const key = randomUUID();
+    const fingerprint = requestFingerprint('POST', '/v1/inferences', body());
+    const ledger = new IdempotencyLedger(new FirestoreLedgerStore(gw.gateway.firestore), {
+      ttlMs: 24 * 3_600_000,
+      leaseMs: 30_000,
+      clock: clock.now,
+    });
+    const first = await post(key);
+    assert.equal(first.status, 200);
+    const claimed = await ledger.claim(tenant, key, fingerprint);
+    assert.equal(claimed.kind, 'replay');
+    // A holder that committed and then failed to answer tries to give the key back: refused.
+    const stale = await new FirestoreLedgerStore(gw.gateway.firestore).deleteIfOwner(
+      (await gw.gateway.firestore.collection('idempotencyKeys').listDocuments()).find(
+        (d) => d.id === ledgerRecordId(tenant, key),
+      )!.id,
+      'not-the-owner',
+    );
+    assert.equal(stale, false);
+    const snap = await gw.gateway.firestore
+      .collection('idempotencyKeys')
+      .doc(ledgerRecordId(tenant, key))
+      .get();
+    const owner = String(snap.get('ownerToken'));
+    assert.equal(await new FirestoreLedgerStore(gw.gateway.firestore).deleteIfOwner(snap.id, owner), false);
+    const replay = await post(key);
+    assert.equal(replay.headers['idempotent-replayed'], 'true');
+    assert.equal(replay.text, first.text);
   });
 
   it('keeps a key for its TTL and lets it be reused once expired (enforced in code, before TTL deletion)', async () => {

@@ -1,5 +1,5 @@
 import type { DocumentData, Firestore } from '@google-cloud/firestore';
-import { LeaseLostError } from '../../core/errors.js';
+import { DependencyUnavailableError, isGatewayError, LeaseLostError } from '../../core/errors.js';
 import type { LedgerRecord } from '../../core/idempotency/ledger.js';
 import type { InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
 import type { OutboxEntry } from '../../core/review/outbox.js';
@@ -23,24 +23,36 @@ export class FirestoreInferenceStore implements InferenceStore {
     const ledgerRef = this.db.collection(collections.idempotencyKeys).doc(input.ledgerRecordId);
     const inferenceRef = this.db.collection(collections.inferences).doc(input.inference.id);
     const reviewRequest = input.reviewRequest ?? null;
-    await this.db.runTransaction(async (tx) => {
-      const snap = await tx.get(ledgerRef);
-      if (!snap.exists || snap.get('ownerToken') !== input.ownerToken) throw new LeaseLostError();
-      tx.set(ledgerRef, input.ledgerRecord);
-      tx.create(inferenceRef, toDocument(input.inference));
-      // The review request is recorded with the result it is about, so it cannot be lost (see outbox.ts).
-      if (reviewRequest) {
-        tx.create(
-          this.db.collection(collections.reviewOutbox).doc(reviewRequest.id),
-          outboxDocument(reviewRequest),
-        );
-      }
-    });
+    await guardStore(
+      this.db.runTransaction(async (tx) => {
+        const snap = await tx.get(ledgerRef);
+        if (!snap.exists || snap.get('ownerToken') !== input.ownerToken) throw new LeaseLostError();
+        tx.set(ledgerRef, input.ledgerRecord);
+        tx.create(inferenceRef, toDocument(input.inference));
+        // The review request is recorded with the result it is about, so it cannot be lost (see outbox.ts).
+        if (reviewRequest) {
+          tx.create(
+            this.db.collection(collections.reviewOutbox).doc(reviewRequest.id),
+            outboxDocument(reviewRequest),
+          );
+        }
+      }),
+    );
   }
 
   async getInference(id: string): Promise<InferenceRecord | null> {
-    const snap = await this.db.collection(collections.inferences).doc(id).get();
+    const snap = await guardStore(this.db.collection(collections.inferences).doc(id).get());
     return snap.exists ? fromDocument(snap.data()!) : null;
+  }
+}
+
+/** Firestore failures become one retryable error (503); the domain's own errors pass through. */
+async function guardStore<T>(op: Promise<T>): Promise<T> {
+  try {
+    return await op;
+  } catch (e) {
+    if (isGatewayError(e)) throw e;
+    throw new DependencyUnavailableError('inference store', 2, { cause: e });
   }
 }
 

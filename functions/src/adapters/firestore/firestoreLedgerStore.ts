@@ -14,7 +14,9 @@ export class FirestoreLedgerStore implements LedgerStore {
       await this.ref(id).create(record);
       return true;
     } catch (e) {
-      if (hasCode(e, grpcCode.ALREADY_EXISTS)) return false;
+      // ABORTED: the create collided with a transaction on the same key. Either way we did not create it;
+      // the ledger reads the record and decides again.
+      if (hasCode(e, grpcCode.ALREADY_EXISTS) || hasCode(e, grpcCode.ABORTED)) return false;
       throw e;
     }
   }
@@ -34,7 +36,13 @@ export class FirestoreLedgerStore implements LedgerStore {
       await this.ref(id).update({ ...record, ...cleared }, { lastUpdateTime: version as Timestamp });
       return true;
     } catch (e) {
-      if (hasCode(e, grpcCode.FAILED_PRECONDITION) || hasCode(e, grpcCode.NOT_FOUND)) return false;
+      if (
+        hasCode(e, grpcCode.FAILED_PRECONDITION) ||
+        hasCode(e, grpcCode.NOT_FOUND) ||
+        hasCode(e, grpcCode.ABORTED)
+      ) {
+        return false;
+      }
       throw e;
     }
   }
@@ -43,7 +51,10 @@ export class FirestoreLedgerStore implements LedgerStore {
     const ref = this.ref(id);
     return this.db.runTransaction(async (tx) => {
       const snap = await tx.get(ref);
-      if (!snap.exists || snap.get('ownerToken') !== ownerToken) return false;
+      // Only an unfinished claim is released: if a completion did commit (and only its answer was lost),
+      // the stored response must survive so that the retry replays it instead of calling a model again.
+      if (!snap.exists || snap.get('ownerToken') !== ownerToken || snap.get('state') !== 'in_progress')
+        return false;
       tx.delete(ref);
       return true;
     });

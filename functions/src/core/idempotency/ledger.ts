@@ -46,7 +46,10 @@ export interface LedgerStore {
   get(id: string): Promise<Versioned<LedgerRecord> | null>;
   /** Replaces the record only if it is still at `version`; false if it changed meanwhile. */
   replace(id: string, record: LedgerRecord, version: unknown): Promise<boolean>;
-  /** Deletes the record only if `ownerToken` still owns it; false otherwise. */
+  /**
+   * Deletes the record only if `ownerToken` still owns it and it is still in progress; false otherwise (a
+   * completed record is never released: its stored answer must be replayed).
+   */
   deleteIfOwner(id: string, ownerToken: string): Promise<boolean>;
 }
 
