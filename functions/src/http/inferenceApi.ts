@@ -5,11 +5,11 @@ import { z } from 'zod';
 import { traceIdOf } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
-import { isGatewayError, ValidationError } from '../core/errors.js';
+import { ValidationError } from '../core/errors.js';
 import type { InferenceService } from '../core/inference/inferenceService.js';
 import { taskNames } from '../core/tasks.js';
-import { sendJson, sendProblem } from './problem.js';
-import { matchRoute, parseWith, type Route, requireBodyWithin, requireJson } from './request.js';
+import { sendJson } from './problem.js';
+import { parseWith, type Route, requireBodyWithin, requireJson, serveRoutes } from './request.js';
 
 /** The contract's limits on a request to `POST /v1/inferences`. */
 const MAX_TEXT_CHARS = 100_000;
@@ -144,19 +144,12 @@ export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
     },
   ];
 
-  return async (req, res) => {
-    try {
-      if (req.path === '/healthz') {
-        const ok = await deps.healthy().catch(() => false);
-        sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
-        return;
-      }
-      const principal = await deps.authenticator.authenticate(req.headers.authorization);
-      const { route, params } = matchRoute(routes, req.method, req.path);
-      await route.handle({ req, res, principal }, params);
-    } catch (error) {
-      if (!isGatewayError(error)) deps.onUnexpectedError(error, req);
-      sendProblem(res, error);
-    }
-  };
+  return serveRoutes({
+    routes,
+    authenticate: async (req) => ({
+      principal: await deps.authenticator.authenticate(req.headers.authorization),
+    }),
+    healthy: deps.healthy,
+    onUnexpectedError: deps.onUnexpectedError,
+  });
 }

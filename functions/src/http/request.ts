@@ -1,13 +1,15 @@
-import type { Request } from '@google-cloud/functions-framework';
+import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import type { z } from 'zod';
 import {
   type FieldProblem,
+  isGatewayError,
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../core/errors.js';
+import { sendJson, sendProblem } from './problem.js';
 
 /** Requests with a body must say it is JSON. */
 export function requireJson(req: Request): void {
@@ -85,4 +87,32 @@ function matchPath(pattern: string, path: string): Record<string, string> | null
     }
   }
   return params;
+}
+
+/**
+ * The shape every HTTP function of ours shares: `GET /healthz` answers 200 once dependencies are reachable
+ * (503 before); every other request is authenticated first (so an unauthenticated caller learns nothing about
+ * which paths exist), then routed; every error becomes a problem document, and only unexpected ones are logged.
+ */
+export function serveRoutes<A>(options: {
+  routes: readonly Route<{ req: Request; res: Response } & A>[];
+  authenticate: (req: Request) => Promise<A>;
+  healthy: () => Promise<boolean>;
+  onUnexpectedError: (error: unknown, req: Request) => void;
+}): HttpFunction {
+  return async (req, res) => {
+    try {
+      if (req.path === '/healthz') {
+        const ok = await options.healthy().catch(() => false);
+        sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
+        return;
+      }
+      const auth = await options.authenticate(req);
+      const { route, params } = matchRoute(options.routes, req.method, req.path);
+      await route.handle({ req, res, ...auth }, params);
+    } catch (error) {
+      if (!isGatewayError(error)) options.onUnexpectedError(error, req);
+      sendProblem(res, error);
+    }
+  };
 }

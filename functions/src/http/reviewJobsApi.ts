@@ -1,11 +1,11 @@
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import type { ServiceCallerVerifier } from '../core/auth/serviceCaller.js';
-import { DependencyUnavailableError, isGatewayError } from '../core/errors.js';
+import { DependencyUnavailableError } from '../core/errors.js';
 import type { OutboxRelay } from '../core/review/outbox.js';
 import type { ReviewService } from '../core/review/reviewService.js';
-import { sendJson, sendProblem } from './problem.js';
-import { matchRoute, parseWith, type Route, requireJson } from './request.js';
+import { sendJson } from './problem.js';
+import { parseWith, type Route, requireJson, serveRoutes } from './request.js';
 
 /**
  * The internal review jobs, called only by Google services with an OIDC token of an allowed service account:
@@ -62,19 +62,13 @@ export function createReviewJobsApi(deps: ReviewJobsDeps): HttpFunction {
     },
   ];
 
-  return async (req, res) => {
-    try {
-      if (req.path === '/healthz') {
-        const ok = await deps.healthy().catch(() => false);
-        sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
-        return;
-      }
+  return serveRoutes({
+    routes,
+    authenticate: async (req) => {
       await deps.callers.verify(req.headers.authorization);
-      const { route, params } = matchRoute(routes, req.method, req.path);
-      await route.handle({ req, res }, params);
-    } catch (error) {
-      if (!isGatewayError(error)) deps.onUnexpectedError(error, req);
-      sendProblem(res, error);
-    }
-  };
+      return {};
+    },
+    healthy: deps.healthy,
+    onUnexpectedError: deps.onUnexpectedError,
+  });
 }

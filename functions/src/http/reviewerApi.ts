@@ -3,11 +3,10 @@ import { z } from 'zod';
 import { traceIdOf } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
-import { isGatewayError } from '../core/errors.js';
 import { reasonCodes, reviewActions, reviewItemStates } from '../core/review/reviewItem.js';
 import type { ReviewService } from '../core/review/reviewService.js';
-import { sendJson, sendProblem } from './problem.js';
-import { matchRoute, parseWith, type Route, requireBodyWithin, requireJson } from './request.js';
+import { sendJson } from './problem.js';
+import { parseWith, type Route, requireBodyWithin, requireJson, serveRoutes } from './request.js';
 
 /** The contract's limits on reviewer requests. */
 const MAX_NOTE_CHARS = 2_000;
@@ -97,19 +96,12 @@ export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
     },
   ];
 
-  return async (req, res) => {
-    try {
-      if (req.path === '/healthz') {
-        const ok = await deps.healthy().catch(() => false);
-        sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
-        return;
-      }
-      const principal = await deps.authenticator.authenticate(req.headers.authorization);
-      const { route, params } = matchRoute(routes, req.method, req.path);
-      await route.handle({ req, res, principal }, params);
-    } catch (error) {
-      if (!isGatewayError(error)) deps.onUnexpectedError(error, req);
-      sendProblem(res, error);
-    }
-  };
+  return serveRoutes({
+    routes,
+    authenticate: async (req) => ({
+      principal: await deps.authenticator.authenticate(req.headers.authorization),
+    }),
+    healthy: deps.healthy,
+    onUnexpectedError: deps.onUnexpectedError,
+  });
 }

@@ -1,13 +1,8 @@
-import { OAuth2Client } from 'google-auth-library';
 import type { Authenticator, Principal, Role } from '../../core/auth/principal.js';
-import { DependencyUnavailableError, ForbiddenError, UnauthenticatedError } from '../../core/errors.js';
-import { bearerToken } from './devAuthenticator.js';
+import { ForbiddenError } from '../../core/errors.js';
+import { type Certificates, GoogleIdTokenVerifier } from './googleIdToken.js';
 
 export type PrincipalDirectory = Record<string, { tenant: string; roles: readonly Role[] }>;
-
-type Certificates = Record<string, string>;
-
-const GOOGLE_ISSUERS = ['accounts.google.com', 'https://accounts.google.com'];
 
 /**
  * Production authentication: a Google-signed ID token, verified for signature, expiry and audience with
@@ -15,8 +10,7 @@ const GOOGLE_ISSUERS = ['accounts.google.com', 'https://accounts.google.com'];
  * not in the directory is not a principal.
  */
 export class GoogleIdTokenAuthenticator implements Authenticator {
-  private readonly client = new OAuth2Client();
-  private readonly getCerts: () => Promise<Certificates>;
+  private readonly verifier: GoogleIdTokenVerifier;
 
   constructor(
     private readonly options: {
@@ -27,38 +21,18 @@ export class GoogleIdTokenAuthenticator implements Authenticator {
       issuers?: string[];
     },
   ) {
-    this.getCerts =
-      options.getCerts ??
-      (async () => (await this.client.getFederatedSignonCertsAsync()).certs as Certificates);
+    this.verifier = new GoogleIdTokenVerifier({
+      audiences: [options.audience],
+      ...(options.getCerts ? { getCerts: options.getCerts } : {}),
+      ...(options.issuers ? { issuers: options.issuers } : {}),
+    });
   }
 
   async authenticate(header: string | undefined): Promise<Principal> {
-    const token = bearerToken(header);
-    let certs: Certificates;
-    try {
-      certs = await this.getCerts();
-    } catch (e) {
-      throw new DependencyUnavailableError('token verification keys', 2, { cause: e });
-    }
-    let email: string | undefined;
-    let verified: boolean | undefined;
-    try {
-      const ticket = await this.client.verifySignedJwtWithCertsAsync(
-        token,
-        certs,
-        this.options.audience,
-        this.options.issuers ?? GOOGLE_ISSUERS,
-      );
-      const payload = ticket.getPayload();
-      email = payload?.email;
-      verified = payload?.email_verified;
-    } catch {
-      throw new UnauthenticatedError('invalid bearer token');
-    }
-    if (!email || verified !== true) throw new UnauthenticatedError('the token carries no verified email');
-    const entry = this.options.principals[email.toLowerCase()];
+    const email = await this.verifier.verifiedEmail(header);
+    const entry = this.options.principals[email];
     // Authenticated, but granted nothing here.
     if (!entry) throw new ForbiddenError('this identity has no role in the gateway');
-    return { subject: email.toLowerCase(), tenant: entry.tenant, roles: entry.roles };
+    return { subject: email, tenant: entry.tenant, roles: entry.roles };
   }
 }

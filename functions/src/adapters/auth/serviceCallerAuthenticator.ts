@@ -1,11 +1,7 @@
-import { OAuth2Client } from 'google-auth-library';
 import type { ServiceCaller, ServiceCallerVerifier } from '../../core/auth/serviceCaller.js';
-import { DependencyUnavailableError, ForbiddenError, UnauthenticatedError } from '../../core/errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../../core/errors.js';
 import { bearerToken } from './devAuthenticator.js';
-
-type Certificates = Record<string, string>;
-
-const GOOGLE_ISSUERS = ['accounts.google.com', 'https://accounts.google.com'];
+import { type Certificates, GoogleIdTokenVerifier } from './googleIdToken.js';
 
 /**
  * Production: the OIDC ID token Cloud Tasks or Cloud Scheduler attaches, verified with google-auth-library
@@ -13,50 +9,27 @@ const GOOGLE_ISSUERS = ['accounts.google.com', 'https://accounts.google.com'];
  * accounts. Cloud Run's invoker IAM already keeps others out; this check does not rely on it.
  */
 export class GoogleServiceCallerVerifier implements ServiceCallerVerifier {
-  private readonly client = new OAuth2Client();
+  private readonly verifier: GoogleIdTokenVerifier;
   private readonly allowed: ReadonlySet<string>;
-  private readonly getCerts: () => Promise<Certificates>;
 
-  constructor(
-    private readonly options: {
-      /** Accepted audiences: Cloud Scheduler and Cloud Tasks default to the target URL if none is set. */
-      audiences: readonly string[];
-      allowedEmails: readonly string[];
-      /** Verification keys; Google's published certificates unless a test supplies its own. */
-      getCerts?: () => Promise<Certificates>;
-      issuers?: string[];
-    },
-  ) {
+  constructor(options: {
+    /** Accepted audiences: Cloud Scheduler and Cloud Tasks default to the target URL if none is set. */
+    audiences: readonly string[];
+    allowedEmails: readonly string[];
+    /** Verification keys; Google's published certificates unless a test supplies its own. */
+    getCerts?: () => Promise<Certificates>;
+    issuers?: string[];
+  }) {
     this.allowed = new Set(options.allowedEmails.map((e) => e.toLowerCase()));
-    this.getCerts =
-      options.getCerts ??
-      (async () => (await this.client.getFederatedSignonCertsAsync()).certs as Certificates);
+    this.verifier = new GoogleIdTokenVerifier({
+      audiences: options.audiences,
+      ...(options.getCerts ? { getCerts: options.getCerts } : {}),
+      ...(options.issuers ? { issuers: options.issuers } : {}),
+    });
   }
 
   async verify(header: string | undefined): Promise<ServiceCaller> {
-    const token = bearerToken(header);
-    let certs: Certificates;
-    try {
-      certs = await this.getCerts();
-    } catch (e) {
-      throw new DependencyUnavailableError('token verification keys', 2, { cause: e });
-    }
-    let email: string | undefined;
-    let verified: boolean | undefined;
-    try {
-      const ticket = await this.client.verifySignedJwtWithCertsAsync(
-        token,
-        certs,
-        [...this.options.audiences],
-        this.options.issuers ?? GOOGLE_ISSUERS,
-      );
-      email = ticket.getPayload()?.email;
-      verified = ticket.getPayload()?.email_verified;
-    } catch {
-      throw new UnauthenticatedError('invalid bearer token');
-    }
-    if (!email || verified !== true) throw new UnauthenticatedError('the token carries no verified email');
-    return allowedCaller(this.allowed, email);
+    return allowedCaller(this.allowed, await this.verifier.verifiedEmail(header));
   }
 }
 
