@@ -38,6 +38,8 @@ function summarise(label: string, samples: number[]) {
 }
 
 async function main() {
+  // No metadata server on a workstation: don't let the Google clients probe for one.
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
   const project = 'demo-clinical-gateway-bench';
   const emulator = process.env.FIRESTORE_EMULATOR_HOST
     ? null
