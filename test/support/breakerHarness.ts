@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
+import { observedBreakerStore } from '../../functions/dev/observedBreakerStore.js';
 import { FirestoreBreakerStore } from '../../functions/src/adapters/firestore/firestoreBreakerStore.js';
 import type { Config } from '../../functions/src/config.js';
 import type { AuditSink } from '../../functions/src/core/audit/auditSink.js';
@@ -55,31 +56,14 @@ export function recordingAudit(): AuditSink & { events: AuditEvent[]; breakerEve
 export function countingStore(
   db: Firestore,
 ): BreakerStore & { writes: Map<string, number>; total(): number } {
-  const inner = new FirestoreBreakerStore(db);
   const writes = new Map<string, number>();
-  const count = (doc: string) => writes.set(doc, (writes.get(doc) ?? 0) + 1);
-  return {
+  const store = observedBreakerStore(new FirestoreBreakerStore(db), {
+    onWrite: (doc) => writes.set(doc, (writes.get(doc) ?? 0) + 1),
+  });
+  return Object.assign(store, {
     writes,
     total: () => [...writes.values()].reduce((a, b) => a + b, 0),
-    loadRecords: (providers) => inner.loadRecords(providers),
-    loadBuckets: (...args) => inner.loadBuckets(...args),
-    async addCounts(increments) {
-      await inner.addCounts(increments);
-      for (const i of increments)
-        count(`breakerBuckets/${i.provider}_${i.generation}_${i.bucketStart}_${i.shard}`);
-    },
-    async update(provider, decide) {
-      let wrote = false;
-      const result = await inner.update(provider, (current) => {
-        const decision = decide(current);
-        // The last run of the callback is the one that committed.
-        wrote = decision.write !== null;
-        return decision;
-      });
-      if (wrote) count(`breakers/${provider}`);
-      return result;
-    },
-  };
+  });
 }
 
 export type BreakerGateway = TestGateway & {

@@ -28,6 +28,7 @@ import type { BreakerStore } from '../../src/core/breakers/breakerStore.js';
 import { SharedBreakerBoard } from '../../src/core/breakers/sharedBreakerBoard.js';
 import { type RunningEmulator, startFirestoreEmulator } from '../emulators.js';
 import { FailureSchedule } from '../modelServer/behaviour.js';
+import { observedBreakerStore } from '../observedBreakerStore.js';
 
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 4);
 const RPS = Number(process.env.BENCH_RPS ?? 300);
@@ -44,37 +45,17 @@ type WriteLog = Map<string, number[]>;
 
 /** The Firestore store, with every document write (bucket increment, committed transition) logged. */
 function countingStore(inner: BreakerStore, writes: WriteLog, reads: { records: number; queries: number }) {
-  const log = (doc: string) => {
-    const times = writes.get(doc) ?? [];
-    times.push(Date.now());
-    writes.set(doc, times);
-  };
-  const store: BreakerStore = {
-    loadRecords: async (providers) => {
-      reads.records += providers.length;
-      return inner.loadRecords(providers);
+  return observedBreakerStore(inner, {
+    onWrite: (doc) => {
+      const times = writes.get(doc) ?? [];
+      times.push(Date.now());
+      writes.set(doc, times);
     },
-    loadBuckets: async (...args) => {
-      reads.queries += 1;
-      return inner.loadBuckets(...args);
+    onRead: (kind, count) => {
+      if (kind === 'records') reads.records += count;
+      else reads.queries += count;
     },
-    async addCounts(increments) {
-      await inner.addCounts(increments);
-      for (const i of increments)
-        log(`breakerBuckets/${i.provider}_${i.generation}_${i.bucketStart / 1000}_${i.shard}`);
-    },
-    async update(provider, decide) {
-      let wrote = false;
-      const result = await inner.update(provider, (current) => {
-        const decision = decide(current);
-        wrote = decision.write !== null;
-        return decision;
-      });
-      if (wrote) log(`breakers/${provider}`);
-      return result;
-    },
-  };
-  return store;
+  });
 }
 
 function maxInAnySecond(times: number[]): number {
