@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { isDependencyUnavailableError, isValidationError } from '../../functions/src/core/errors.js';
+import {
+  DependencyUnavailableError,
+  isDependencyUnavailableError,
+  isValidationError,
+} from '../../functions/src/core/errors.js';
 import { backoffDelayMs, withTimeout } from '../../functions/src/core/retry.js';
 import {
   effectiveState,
@@ -97,9 +101,12 @@ describe('retry timing', () => {
     const slow = new Promise<never>((_, reject) => {
       fail = reject;
     });
-    await assert.rejects(withTimeout(slow, 5, 'Pub/Sub'), isDependencyUnavailableError);
+    await assert.rejects(
+      withTimeout(slow, 5, () => new DependencyUnavailableError('Pub/Sub')),
+      isDependencyUnavailableError,
+    );
     fail(new Error('late failure'));
-    assert.equal(await withTimeout(Promise.resolve(7), 1_000, 'x'), 7);
+    assert.equal(await withTimeout(Promise.resolve(7), 1_000, () => new Error('unused')), 7);
   });
 });
 

@@ -1,5 +1,3 @@
-import { DependencyUnavailableError } from './errors.js';
-
 /**
  * The one retry-timing helper: capped exponential backoff. Attempt 1 waits `minMs`, each further attempt
  * doubles it, never beyond `maxMs`. No jitter: the local task scheduler mirrors Cloud Tasks' queue retry
@@ -13,15 +11,15 @@ export function backoffDelayMs(attempt: number, backoff: Backoff): number {
 }
 
 /**
- * Waits for `work` at most `ms`. On timeout it throws `DependencyUnavailableError` naming `dependency`; the
- * work itself is not cancelled (SDK calls cannot always be), and its late failure is swallowed here so that
- * it never becomes an unhandled rejection.
+ * The one deadline helper: waits for `work` at most `ms`, then rejects with `onTimeout()` (which may also
+ * cancel the work, e.g. abort its signal). The work itself is not otherwise cancelled (SDK calls cannot
+ * always be), and its late failure is swallowed here so that it never becomes an unhandled rejection.
  */
-export async function withTimeout<T>(work: Promise<T>, ms: number, dependency: string): Promise<T> {
+export async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   work.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DependencyUnavailableError(dependency)), ms);
+    timer = setTimeout(() => reject(onTimeout()), ms);
   });
   try {
     return await Promise.race([work, timeout]);

@@ -1,4 +1,4 @@
-import { isGatewayError } from '../errors.js';
+import { DependencyUnavailableError, isGatewayError } from '../errors.js';
 import { type InferenceStore, toResource } from '../inference/inference.js';
 import { withTimeout } from '../retry.js';
 import type { TaskScheduler } from '../scheduling/taskScheduler.js';
@@ -96,7 +96,11 @@ export class OutboxRelay {
    */
   async deliver(entry: OutboxEntry): Promise<boolean> {
     try {
-      await withTimeout(this.perform(entry), this.deps.deliveryTimeoutMs, dependencyOf(entry));
+      await withTimeout(
+        this.perform(entry),
+        this.deps.deliveryTimeoutMs,
+        () => new DependencyUnavailableError(dependencyOf(entry)),
+      );
     } catch (error) {
       const reason = isGatewayError(error) ? error.kind : 'internal';
       this.deps.warn?.('review outbox entry not delivered; the sweeper will retry it', {

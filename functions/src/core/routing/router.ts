@@ -7,6 +7,7 @@ import {
   type ProviderClient,
   type ProviderResult,
 } from '../providers/provider.js';
+import { withTimeout } from '../retry.js';
 import type { ChatPrompt } from '../tasks.js';
 
 /**
@@ -127,26 +128,19 @@ async function callWithTimeout(
   timeoutMs: number,
 ): Promise<ProviderResult> {
   const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  // The race guarantees the budget even if an SDK ignores the abort signal.
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  // The deadline holds even if an SDK ignores the abort signal.
+  const result = await withTimeout(
+    client.complete({ model, prompt, signal: controller.signal }),
+    timeoutMs,
+    () => {
       controller.abort();
-      reject(new ProviderCallError(client.name, 'timeout'));
-    }, timeoutMs);
-  });
+      return new ProviderCallError(client.name, 'timeout');
+    },
+  );
   try {
-    const result = await Promise.race([
-      client.complete({ model, prompt, signal: controller.signal }),
-      deadline,
-    ]);
-    try {
-      JSON.parse(result.text);
-    } catch {
-      throw new ProviderCallError(client.name, 'malformed');
-    }
-    return result;
-  } finally {
-    clearTimeout(timer);
+    JSON.parse(result.text);
+  } catch {
+    throw new ProviderCallError(client.name, 'malformed');
   }
+  return result;
 }
