@@ -148,6 +148,7 @@ export function createGateway(
     const clients =
       overrides.providerClients ?? createProviderClients(config.routing, { project: config.project });
     const clock = overrides.clock;
+    const clockOption = clock ? { clock } : {};
     const sharedBreakers = overrides.breakers
       ? null
       : new SharedBreakerBoard({
@@ -167,7 +168,7 @@ export function createGateway(
     const ledger = new IdempotencyLedger(new FirestoreLedgerStore(firestore), {
       ttlMs: config.idempotency.ttlMs,
       leaseMs: config.idempotency.leaseMs,
-      ...(overrides.clock ? { clock: overrides.clock } : {}),
+      ...clockOption,
     });
     const inferences = new InferenceService({
       ledger,
@@ -180,7 +181,7 @@ export function createGateway(
       reviewSampleRate: config.review.sampleRate,
       reviewOutbox: review.outbox,
       warn: (message, fields) => logger.warn(message, fields),
-      ...(overrides.clock ? { clock: overrides.clock } : {}),
+      ...clockOption,
     });
     const inferenceApi = createInferenceApi({
       authenticator,
