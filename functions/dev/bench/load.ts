@@ -1,0 +1,337 @@
+/**
+ * Throughput of the inference hot path under concurrent, open-loop load, side by side with the floor
+ * prototype (floor.ts: one create(), the model's wait, one write) on the same Firestore emulator.
+ *
+ *   npm run bench:load                                   # 150 and 300 req/s, 20 s each, 2 rounds
+ *   npm run bench:load -- --rates 300 --duration 60 --rounds 1
+ *   npm run bench:load -- --rates 600 --scenarios new    # overload: shedding at 2× capacity
+ *   npm run bench:load -- --rates 300 --duration 300 --scenarios new --rss-every 60   # memory soak
+ *
+ * Starts its own local stack on free ports (emulators, model servers with `latencyMs` 50, the functions as
+ * Functions Framework processes) and the floor prototype. For each round and rate it runs, interleaved:
+ * the floor, the gateway with a new Idempotency-Key per request, and the gateway replaying completed keys.
+ * Load is open-loop at a fixed arrival rate (autocannon `overallRate`, with far more connections than the
+ * rate needs, so that a slow answer never holds back the next request). Latency percentiles are of
+ * accepted (2xx) answers; shed answers (503 with Retry-After) are counted apart. CPU is the inference API
+ * process's user+system time from /proc/<pid>/stat over the run, divided by the answers it gave.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { PROJECT_ROOT } from '../emulators.js';
+import { spawnGroup } from '../processes.js';
+import { startStack } from '../stack.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    rates: { type: 'string', default: '150,300' },
+    duration: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '2' },
+    scenarios: { type: 'string', default: 'floor,new,replay' },
+    'model-latency': { type: 'string', default: '50' },
+    connections: { type: 'string', default: '0' },
+    'rss-every': { type: 'string', default: '0' },
+  },
+});
+const RATES = flags.rates.split(',').map(Number);
+const DURATION_S = Number(flags.duration);
+const ROUNDS = Number(flags.rounds);
+const SCENARIOS = flags.scenarios.split(',') as Scenario[];
+const MODEL_LATENCY_MS = Number(flags['model-latency']);
+const RSS_EVERY_S = Number(flags['rss-every']);
+type Scenario = 'floor' | 'new' | 'replay';
+
+const NOTE =
+  'Patient takes metformin 500 mg PO BID and lisinopril 10 mg daily. Started atorvastatin 40 mg qhs. ' +
+  'History of hypertension and type 2 diabetes mellitus. BP 142/88, HbA1c 7.9%.';
+const BODY = JSON.stringify({ task: 'medication-extraction', input: { text: NOTE } });
+const HEADERS = { authorization: 'Bearer dev:bench:clinician:bench', 'content-type': 'application/json' };
+const TICKS_PER_SECOND = 100;
+
+type Row = {
+  scenario: Scenario;
+  round: number;
+  rate: number;
+  sent: number;
+  achieved: number;
+  ok: number;
+  shed: number;
+  other: number;
+  errors: number;
+  p: Record<'p50' | 'p90' | 'p97_5' | 'p99' | 'max', number>;
+  cpuMsPerReq: number | null;
+  rssMiB: number | null;
+};
+
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+function cpuTicks(pid: number): number {
+  // Fields after the command name (which may hold spaces): utime is the 14th field, stime the 15th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+  return kib / 1024;
+}
+
+async function run(
+  url: string,
+  rate: number,
+  nextKey: () => string,
+  pid: number | null,
+): Promise<Omit<Row, 'scenario' | 'round' | 'rate'>> {
+  const latencies: number[] = [];
+  const counts = { ok: 0, shed: 0, other: 0 };
+  const ticksBefore = pid ? cpuTicks(pid) : 0;
+  const rssSamples: string[] = [];
+  const started = Date.now();
+  const rssTimer =
+    pid && RSS_EVERY_S > 0
+      ? setInterval(() => {
+          rssSamples.push(`${Math.round((Date.now() - started) / 1000)}s ${rssMiB(pid).toFixed(0)} MiB`);
+        }, RSS_EVERY_S * 1000)
+      : null;
+  let instance: autocannon.Instance | undefined;
+  const finished = new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon(
+      {
+        url: `${url}/v1/inferences`,
+        method: 'POST',
+        headers: HEADERS,
+        body: BODY,
+        overallRate: rate,
+        // Open loop: enough connections that two seconds of answers can be outstanding at once.
+        connections: Number(flags.connections) || Math.max(50, rate * 2),
+        duration: DURATION_S,
+        timeout: 30,
+        requests: [
+          { setupRequest: (req) => ({ ...req, headers: { ...HEADERS, 'idempotency-key': nextKey() } }) },
+        ],
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
+  });
+  instance!.on('response', (_client, status, _bytes, responseTimeMs) => {
+    if (status >= 200 && status < 300) {
+      counts.ok++;
+      latencies.push(responseTimeMs);
+    } else if (status === 503) counts.shed++;
+    else counts.other++;
+  });
+  const result = await finished;
+  if (rssTimer) clearInterval(rssTimer);
+  if (rssSamples.length > 0) console.log(`  rss: ${rssSamples.join(', ')}`);
+  const answered = counts.ok + counts.shed + counts.other;
+  latencies.sort((a, b) => a - b);
+  const cpuMs = pid ? ((cpuTicks(pid) - ticksBefore) / TICKS_PER_SECOND) * 1000 : null;
+  return {
+    sent: result.requests.sent,
+    achieved: answered / DURATION_S,
+    ...counts,
+    errors: result.errors + result.timeouts,
+    p: {
+      p50: percentile(latencies, 0.5),
+      p90: percentile(latencies, 0.9),
+      p97_5: percentile(latencies, 0.975),
+      p99: percentile(latencies, 0.99),
+      max: latencies.at(-1) ?? Number.NaN,
+    },
+    cpuMsPerReq: cpuMs !== null && answered > 0 ? cpuMs / answered : null,
+    rssMiB: pid ? rssMiB(pid) : null,
+  };
+}
+
+/** Completed keys for the replay scenario: made once, at a gentle rate, before any measurement. */
+async function primeReplays(url: string, count: number): Promise<string[]> {
+  const keys: string[] = [];
+  const batch = 20;
+  for (let i = 0; i < count; i += batch) {
+    const made = await Promise.all(
+      Array.from({ length: Math.min(batch, count - i) }, async () => {
+        const key = `replay-${randomUUID()}`;
+        const res = await fetch(`${url}/v1/inferences`, {
+          method: 'POST',
+          headers: { ...HEADERS, 'idempotency-key': key },
+          body: BODY,
+        });
+        await res.arrayBuffer();
+        return res.status === 200 || res.status === 202 ? key : null;
+      }),
+    );
+    keys.push(...made.filter((k): k is string => k !== null));
+  }
+  return keys;
+}
+
+const fmt = (n: number | null, digits = 0) => (n === null || Number.isNaN(n) ? '-' : n.toFixed(digits));
+
+function printTable(rows: Row[]): void {
+  const header = [
+    'scenario',
+    'round',
+    'rate',
+    'achieved/s',
+    'p50',
+    'p90',
+    'p97.5',
+    'p99',
+    'max',
+    '2xx',
+    '503',
+    'other',
+    'errors',
+    'cpu ms/req',
+    'rss MiB',
+  ];
+  const lines = rows.map((r) => [
+    r.scenario === 'new' ? 'gateway new key' : r.scenario === 'replay' ? 'gateway replay' : 'floor',
+    String(r.round),
+    String(r.rate),
+    fmt(r.achieved, 1),
+    fmt(r.p.p50),
+    fmt(r.p.p90),
+    fmt(r.p.p97_5),
+    fmt(r.p.p99),
+    fmt(r.p.max),
+    String(r.ok),
+    String(r.shed),
+    String(r.other),
+    String(r.errors),
+    fmt(r.cpuMsPerReq, 2),
+    fmt(r.rssMiB),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const show = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(show(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const line of lines) console.log(show(line));
+}
+
+function printRatios(rows: Row[]): void {
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length ? s[Math.floor((s.length - 1) / 2)]! : Number.NaN;
+  };
+  console.log(
+    '\nRatios (median over rounds; targets: new p50 ≤ 1.3×, new p97.5 ≤ 1.5× floor; replay p97.5 ≤ floor p50)',
+  );
+  for (const rate of RATES) {
+    const of = (s: Scenario, k: keyof Row['p']) =>
+      median(rows.filter((r) => r.scenario === s && r.rate === rate).map((r) => r.p[k]));
+    const floor50 = of('floor', 'p50');
+    const floor975 = of('floor', 'p97_5');
+    console.log(
+      `  ${rate} req/s: new/floor p50 ${fmt(of('new', 'p50') / floor50, 2)}×, p97.5 ${fmt(of('new', 'p97_5') / floor975, 2)}×; ` +
+        `replay p97.5 / floor p50 ${fmt(of('replay', 'p97_5') / floor50, 2)}×`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const lines: string[] = [];
+  const stack = await startStack({
+    env: {
+      ...process.env,
+      INFERENCE_PORT: '0',
+      REVIEWER_PORT: '0',
+      REVIEW_JOBS_PORT: '0',
+      REVIEW_INTAKE_PORT: '0',
+      LOCAL_A_PORT: '0',
+      LOCAL_B_PORT: '0',
+      FIRESTORE_EMULATOR_PORT: '0',
+      PUBSUB_EMULATOR_PORT: '0',
+      AUDIT_LOG_FILE: path.join(PROJECT_ROOT, '.data', 'bench-load-audit.jsonl'),
+    },
+    log: (line) => void lines.push(line),
+    functionLogDir: path.join(PROJECT_ROOT, '.data', 'logs', 'bench-load'),
+  });
+  const part = (name: string) => stack.parts.find((p) => p.name === name)!;
+  const inference = part('inference API');
+  const pid = inference.pid ?? null;
+  for (const name of ['model local-a', 'model local-b']) {
+    const res = await fetch(`${part(name).address}/admin/behaviour`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ latencyMs: MODEL_LATENCY_MS }),
+    });
+    if (res.status !== 204) throw new Error(`${name}: could not set latency (${res.status})`);
+  }
+
+  let floorUrl = '';
+  const floor = await spawnGroup(
+    process.execPath,
+    ['--import', 'tsx', 'functions/dev/bench/floor.ts', '0', String(MODEL_LATENCY_MS)],
+    {
+      name: 'floor',
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...stack.env } as NodeJS.ProcessEnv,
+      output: {
+        onLine: (line) => {
+          const port = /^listening (\d+)/.exec(line)?.[1];
+          if (port) floorUrl = `http://127.0.0.1:${port}`;
+        },
+      },
+    },
+  );
+  try {
+    while (!floorUrl) await sleep(50);
+    console.log('Inference hot path under open-loop load (npm run bench:load)');
+    console.log(
+      `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}`,
+    );
+    console.log(
+      `settings: rates ${RATES.join(', ')} req/s, ${DURATION_S} s each, ${ROUNDS} round(s), scenarios ${SCENARIOS.join(', ')}; ` +
+        `model servers latencyMs ${MODEL_LATENCY_MS}; Firestore emulator ${stack.env.FIRESTORE_EMULATOR_HOST}; ` +
+        `task medication-extraction, ${NOTE.length}-char note`,
+    );
+    const replayKeys = SCENARIOS.includes('replay')
+      ? await primeReplays(inference.address, Math.min(3_000, Math.max(...RATES) * 5))
+      : [];
+    // Warm both servers (JIT, connection pools) before anything is measured.
+    await run(inference.address, 50, () => randomUUID(), null);
+    if (SCENARIOS.includes('floor')) await run(floorUrl, 50, () => randomUUID(), null);
+
+    const rows: Row[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const rate of RATES) {
+        for (const scenario of SCENARIOS) {
+          let i = 0;
+          const measured =
+            scenario === 'floor'
+              ? await run(floorUrl, rate, () => randomUUID(), null)
+              : scenario === 'new'
+                ? await run(inference.address, rate, () => randomUUID(), pid)
+                : await run(inference.address, rate, () => replayKeys[i++ % replayKeys.length]!, pid);
+          rows.push({ scenario, round, rate, ...measured });
+          console.log(
+            `  round ${round}, ${rate} req/s, ${scenario}: ${measured.ok} ok, ${measured.shed} shed, p50 ${fmt(measured.p.p50)} ms`,
+          );
+        }
+      }
+    }
+    console.log(
+      '\nLatency in ms of accepted (2xx) answers; 503 = shed with Retry-After; errors = connection errors and timeouts',
+    );
+    printTable(rows);
+    if (SCENARIOS.includes('floor')) printRatios(rows);
+  } finally {
+    await floor.stop();
+    await stack.stop();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
