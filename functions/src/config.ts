@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type ChainKey, DEV_CHAIN_KEY } from './core/audit/chain.js';
 import type { BreakerSettings } from './core/breakers/breakerState.js';
 import { BUCKETS_PER_WINDOW } from './core/breakers/slidingWindow.js';
 
@@ -146,6 +147,13 @@ const envSchema = z.object({
     .default(256 * 1024),
   AUDIT_LOG_FILE: z.string().optional(),
   AUDIT_HMAC_KEY: z.string().min(16).optional(),
+  AUDIT_CHAIN_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  AUDIT_CHAIN_KEY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-", at most 64')
+    .optional(),
+  MAX_CONCURRENT_REQUESTS: z.coerce.number().int().min(1).max(1_000).default(80),
+  OVERLOAD_EVENT_LOOP_LAG_MS: z.coerce.number().int().min(10).max(10_000).default(500),
   AUDIT_TO_STDOUT: boolish.default(true),
   REVIEW_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0),
   REVIEW_LEASE_SECONDS: z.coerce.number().int().min(30).max(86_400).default(600),
@@ -198,7 +206,12 @@ export type Config = Readonly<{
   idempotency: { ttlMs: number; leaseMs: number };
   maxBodyBytes: number;
   routing: RoutingConfig;
-  audit: { logFile: string | null; hmacKey: string; toStdout: boolean };
+  audit: { logFile: string | null; hmacKey: string; chainKey: ChainKey; toStdout: boolean };
+  /**
+   * When an instance sheds new requests: at this many requests in flight (the function's configured
+   * concurrency), or once its event loop lags this far behind.
+   */
+  overload: { maxConcurrent: number; maxEventLoopLagMs: number };
   review: ReviewConfig;
   tasks: TasksConfig;
   breakers: BreakerConfig;
@@ -247,6 +260,8 @@ export class ConfigError extends Error {
 }
 
 const DEV_HMAC_KEY = 'local-development-audit-key-not-secret';
+/** What a claim's lease must cover beyond the provider chain: claim, scoring and the completion write. */
+const COMMIT_MARGIN_MS = 5_000;
 /** The identity the local task scheduler's development tokens name (TASKS_MODE=local). */
 const LOCAL_TASKS_SERVICE_ACCOUNT = 'review-tasks@local.test';
 
@@ -266,6 +281,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.GATEWAY_ENV === 'production' && !e.AUDIT_HMAC_KEY) {
     throw new ConfigError('AUDIT_HMAC_KEY: required in production (mounted from Secret Manager)');
+  }
+  if (Boolean(e.AUDIT_CHAIN_KEY) !== Boolean(e.AUDIT_CHAIN_KEY_ID)) {
+    throw new ConfigError(
+      'AUDIT_CHAIN_KEY and AUDIT_CHAIN_KEY_ID: set both (the key and its version id) or neither',
+    );
+  }
+  if (e.GATEWAY_ENV === 'production' && !e.AUDIT_CHAIN_KEY) {
+    throw new ConfigError('AUDIT_CHAIN_KEY: required in production (mounted from Secret Manager)');
+  }
+  if (e.AUDIT_CHAIN_KEY_ID === DEV_CHAIN_KEY.id || e.AUDIT_CHAIN_KEY === DEV_CHAIN_KEY.secret) {
+    throw new ConfigError(
+      'AUDIT_CHAIN_KEY_ID: the id "dev" and the development key are reserved for local runs',
+    );
   }
   const tasksMode = e.TASKS_MODE ?? (e.GATEWAY_ENV === 'local' ? 'local' : 'cloud');
   if (tasksMode === 'local' && e.GATEWAY_ENV !== 'local') {
@@ -294,6 +322,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }
     }
   }
+  // A claim must outlive the whole chain's worst case, else a retry takes the key over while the first
+  // holder still waits for a model, and the note is sent to a model twice.
+  const leaseMs = e.IDEMPOTENCY_LEASE_SECONDS * 1000;
+  for (const [task, route] of Object.entries(routing.tasks)) {
+    const worstMs = route.chain.reduce((sum, step) => sum + step.timeoutMs, 0) + COMMIT_MARGIN_MS;
+    if (worstMs > leaseMs) {
+      throw new ConfigError(
+        `IDEMPOTENCY_LEASE_SECONDS: ${e.IDEMPOTENCY_LEASE_SECONDS} s is shorter than the worst case of task ${task} in ROUTING_CONFIG (${worstMs / 1000} s: the chain's timeouts plus ${COMMIT_MARGIN_MS / 1000} s to commit); raise the lease or lower the timeouts`,
+      );
+    }
+  }
   for (const [name, provider] of Object.entries(routing.providers)) {
     if (provider.kind === 'anthropic' && provider.mode === 'direct' && !provider.apiKeyEnv) {
       throw new ConfigError(`ROUTING_CONFIG: provider ${name} (anthropic, direct) needs apiKeyEnv`);
@@ -316,7 +355,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     audit: {
       logFile: e.AUDIT_LOG_FILE ?? (e.GATEWAY_ENV === 'local' ? '.data/audit.jsonl' : null),
       hmacKey: e.AUDIT_HMAC_KEY ?? DEV_HMAC_KEY,
+      chainKey:
+        e.AUDIT_CHAIN_KEY && e.AUDIT_CHAIN_KEY_ID
+          ? { id: e.AUDIT_CHAIN_KEY_ID, secret: e.AUDIT_CHAIN_KEY }
+          : DEV_CHAIN_KEY,
       toStdout: e.AUDIT_TO_STDOUT,
+    },
+    overload: {
+      maxConcurrent: e.MAX_CONCURRENT_REQUESTS,
+      maxEventLoopLagMs: e.OVERLOAD_EVENT_LOOP_LAG_MS,
     },
     review: {
       sampleRate: e.REVIEW_SAMPLE_RATE,
@@ -355,6 +402,17 @@ function breakerSettings(
   routing: RoutingConfig,
 ): Record<string, BreakerSettings> {
   const settings: Record<string, BreakerSettings> = {};
+  // A claim must outlive the whole chain's worst case, else a retry takes the key over while the first
+  // holder still waits for a model, and the note is sent to a model twice.
+  const leaseMs = e.IDEMPOTENCY_LEASE_SECONDS * 1000;
+  for (const [task, route] of Object.entries(routing.tasks)) {
+    const worstMs = route.chain.reduce((sum, step) => sum + step.timeoutMs, 0) + COMMIT_MARGIN_MS;
+    if (worstMs > leaseMs) {
+      throw new ConfigError(
+        `IDEMPOTENCY_LEASE_SECONDS: ${e.IDEMPOTENCY_LEASE_SECONDS} s is shorter than the worst case of task ${task} in ROUTING_CONFIG (${worstMs / 1000} s: the chain's timeouts plus ${COMMIT_MARGIN_MS / 1000} s to commit); raise the lease or lower the timeouts`,
+      );
+    }
+  }
   for (const [name, provider] of Object.entries(routing.providers)) {
     const o = provider.breaker ?? {};
     const windowSeconds = o.windowSeconds ?? e.BREAKER_WINDOW_SECONDS;

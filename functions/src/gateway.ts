@@ -23,6 +23,7 @@ import { CloudTasksScheduler } from './adapters/tasks/cloudTasksScheduler.js';
 import { LocalTaskScheduler } from './adapters/tasks/localTaskScheduler.js';
 import type { Config } from './config.js';
 import type { AuditSink } from './core/audit/auditSink.js';
+import { AuditTrail } from './core/audit/auditTrail.js';
 import type { Authenticator } from './core/auth/principal.js';
 import type { ServiceCallerVerifier } from './core/auth/serviceCaller.js';
 import type { BreakerStore } from './core/breakers/breakerStore.js';
@@ -38,6 +39,7 @@ import { type BreakerBoard, ProviderRouter } from './core/routing/router.js';
 import type { TaskScheduler } from './core/scheduling/taskScheduler.js';
 import { createReviewIntakeHandler } from './events/reviewIntake.js';
 import { createInferenceApi } from './http/inferenceApi.js';
+import { createLoadShedder } from './http/loadShedder.js';
 import { createReviewerApi } from './http/reviewerApi.js';
 import { createReviewJobsApi, reviewJobPaths } from './http/reviewJobsApi.js';
 
@@ -103,6 +105,13 @@ export function createGateway(
       ...(overrides.logWriter ? { write: overrides.logWriter } : {}),
     });
   const inferenceStore = new FirestoreInferenceStore(firestore);
+  const trail = new AuditTrail({
+    sink: audit,
+    key: config.audit.chainKey,
+    heads: inferenceStore,
+    // ERROR: a lost audit event is a compliance incident; the log-based metric on it pages (terraform/).
+    warn: (message, fields) => logger.error(message, fields),
+  });
   const onUnexpectedError = (error: unknown, req: Request) =>
     logger.error('unexpected error', {
       path: req.path,
@@ -115,6 +124,7 @@ export function createGateway(
     firestore,
     logger,
     audit,
+    trail,
     authenticator,
     inferenceStore,
     healthy: () => healthy(),
@@ -159,6 +169,7 @@ export function createGateway(
           refreshMs: config.breakers.refreshMs,
           shards: config.breakers.shards,
           audit,
+          chainKey: config.audit.chainKey,
           gatewayVersion: config.version,
           log: (severity, message, fields) => logger.log(severity, message, fields),
           ...(clock ? { clock: () => clock().getTime() } : {}),
@@ -175,7 +186,7 @@ export function createGateway(
       store: inferenceStore,
       router,
       routing: config.routing,
-      audit,
+      trail,
       auditHmacKey: config.audit.hmacKey,
       gatewayVersion: config.version,
       reviewSampleRate: config.review.sampleRate,
@@ -195,10 +206,13 @@ export function createGateway(
     return { inferenceApi, sharedBreakers };
   };
   if (options.eager.includes('inferenceApi')) inference();
+  // Each API sheds its own overload (one per process in production, where each function runs alone).
+  const inferenceShedder = createLoadShedder(config.overload);
+  const reviewerShedder = createLoadShedder(config.overload);
 
   return {
-    inferenceApi: (req, res) => inference().inferenceApi(req, res),
-    reviewerApi: review.reviewerApi,
+    inferenceApi: inferenceShedder.wrap((req, res) => inference().inferenceApi(req, res)),
+    reviewerApi: reviewerShedder.wrap(review.reviewerApi),
     reviewJobs: review.reviewJobs,
     reviewIntake: review.reviewIntake,
     firestore,
@@ -207,6 +221,8 @@ export function createGateway(
       return inference().sharedBreakers;
     },
     close: async () => {
+      inferenceShedder.close();
+      reviewerShedder.close();
       await inferencePart?.sharedBreakers?.close();
       await review.close();
       if (!overrides.firestore) await firestore.terminate();
@@ -234,13 +250,14 @@ function createReviewParts(
     firestore: Firestore;
     logger: Logger;
     audit: AuditSink;
+    trail: AuditTrail;
     authenticator: Authenticator;
     inferenceStore: FirestoreInferenceStore;
     healthy: () => Promise<boolean>;
     onUnexpectedError: (error: unknown, req: Request) => void;
   },
 ) {
-  const { firestore, logger, audit } = shared;
+  const { firestore, logger, trail } = shared;
   const clock = overrides.clock ? { clock: overrides.clock } : {};
   const warn = (message: string, fields?: Record<string, unknown>) => logger.warn(message, fields);
   const pubsub = overrides.reviewPublisher ? null : new PubSub({ projectId: config.project });
@@ -278,7 +295,7 @@ function createReviewParts(
   const reviews = new ReviewService({
     store,
     outbox,
-    audit,
+    trail,
     auditHmacKey: config.audit.hmacKey,
     gatewayVersion: config.version,
     leaseMs: config.review.leaseMs,
@@ -289,7 +306,7 @@ function createReviewParts(
     store,
     scheduler,
     routing: config.routing,
-    audit,
+    trail,
     gatewayVersion: config.version,
     deadlineCheck: {
       url: `${config.tasks.jobsUrl}${reviewJobPaths.deadline}`,

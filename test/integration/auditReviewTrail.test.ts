@@ -9,6 +9,7 @@ import { FirestoreDecisionLedger } from '../../functions/src/adapters/firestore/
 import { verifyChains } from '../../functions/src/core/audit/chainVerifier.js';
 import { checkCompleteness } from '../../functions/src/core/audit/completeness.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
+import { devChainKeys } from '../support/auditEvents.js';
 import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
 import { clinician, type ReviewHarness, reviewerOf, startReviewHarness } from '../support/reviewHarness.js';
 
@@ -217,7 +218,7 @@ describe('audit trail of the review flow (review pipeline harness)', () => {
 
     write(h.audit);
     assert.deepEqual(
-      (await verifyChains(new LocalAuditEventSource(file).chains({ kind: 'all' }))).problems,
+      (await verifyChains(new LocalAuditEventSource(file).chains({ kind: 'all' }), devChainKeys)).problems,
       [],
     );
     const complete = await checkCompleteness(ledger, new LocalAuditEventSource(file), range, { tenant });

@@ -14,6 +14,7 @@ import { verifyChains } from '../../functions/src/core/audit/chainVerifier.js';
 import { checkCompleteness } from '../../functions/src/core/audit/completeness.js';
 import { AUDIT_LABEL, type AuditEvent, auditEventSchema } from '../../functions/src/core/audit/events.js';
 import { buildPrompt, PROMPT_TEMPLATE_VERSION } from '../../functions/src/core/tasks.js';
+import { devChainKeys } from '../support/auditEvents.js';
 import {
   bearer,
   startModelServers,
@@ -162,7 +163,7 @@ describe('audit trail of the inference flow (Firestore emulator, local model ser
         [['local-a', 'success']],
       );
       const doc = await gw.gateway.firestore.collection(collections.inferences).doc(res.body.id).get();
-      assert.deepEqual(doc.get('auditHead'), { sequence: 1, hash: event.hash });
+      assert.deepEqual(doc.get('auditHead'), { sequence: 1, hash: event.hash, eventId: event.eventId });
     });
 
     it('202 pending review: inference.routed_to_review, with the proposal the reviewer will see', async () => {
@@ -238,7 +239,11 @@ describe('audit trail of the inference flow (Firestore emulator, local model ser
         (e) => e.eventType === 'inference.completed' && e.inferenceId === first.body.id,
       )!;
       const doc = await gw.gateway.firestore.collection(collections.inferences).doc(first.body.id).get();
-      assert.deepEqual(doc.get('auditHead'), { sequence: 1, hash: completed.hash });
+      assert.deepEqual(doc.get('auditHead'), {
+        sequence: 1,
+        hash: completed.hash,
+        eventId: completed.eventId,
+      });
     });
 
     it('read: GET of an inference writes inference.viewed, outside the chain', async () => {
@@ -378,7 +383,10 @@ describe('audit trail of the inference flow (Firestore emulator, local model ser
     ];
 
     it('verify: every chain in the file is intact', async () => {
-      const report = await verifyChains(new LocalAuditEventSource(auditFile).chains({ kind: 'all' }));
+      const report = await verifyChains(
+        new LocalAuditEventSource(auditFile).chains({ kind: 'all' }),
+        devChainKeys,
+      );
       assert.deepEqual(report.problems, []);
       assert.ok(report.chains >= 6);
       const { code, out } = await cli(['verify']);

@@ -240,10 +240,10 @@ describe('idempotency leases and expiry (Firestore emulator, injected clock)', (
     const store = new FirestoreInferenceStore(gw.gateway.firestore);
     await assert.rejects(
       store.commitCompletion({
-        ledgerRecordId: stale.claim.recordId,
-        ownerToken: stale.claim.ownerToken,
+        claim: stale.claim,
         ledgerRecord: ledger.completedRecord(stale.claim, { status: 200, body: '{"stale":true}' }),
         inference: { ...(await store.getInference(after.body.id))!, id: stale.claim.inferenceId },
+        reviewRequest: null,
       }),
       (e) => isLeaseLostError(e),
     );

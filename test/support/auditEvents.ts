@@ -1,8 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { type AuditDraft, headOf, sealEvent, sealStandalone } from '../../functions/src/core/audit/chain.js';
+import {
+  type AuditDraft,
+  DEV_CHAIN_KEY,
+  headOf,
+  sealEvent,
+  sealStandalone,
+} from '../../functions/src/core/audit/chain.js';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../../functions/src/core/audit/events.js';
 
 /** Audit events built the way the gateway builds them (real sealing), for tests of what reads them back. */
+
+/** The chain keys a verifier needs for events sealed by local runs and by these helpers. */
+export const devChainKeys: ReadonlyMap<string, string> = new Map([[DEV_CHAIN_KEY.id, DEV_CHAIN_KEY.secret]]);
 
 const decision = (
   over: Partial<NonNullable<AuditEvent['decision']>> = {},
@@ -85,7 +94,7 @@ export function reviewDraft(
 export function chain(...drafts: AuditDraft[]): AuditEvent[] {
   const events: AuditEvent[] = [];
   for (const d of drafts)
-    events.push(sealEvent(d, events.length === 0 ? null : headOf(events[events.length - 1]!)));
+    events.push(sealEvent(d, events.length === 0 ? null : headOf(events[events.length - 1]!), DEV_CHAIN_KEY));
   return events;
 }
 
@@ -110,5 +119,6 @@ export function breakerEvent(at = '2026-11-27T09:00:00.000Z'): AuditEvent {
         errorRate: 0.25,
       },
     }),
+    DEV_CHAIN_KEY,
   );
 }

@@ -58,7 +58,7 @@ export function fakeBigQuery(events: readonly AuditEvent[]): {
         const index: Record<string, unknown> = indexOf(e);
         yield { audit: Object.fromEntries(Object.keys(auditIndexColumns).map((k) => [k, index[k] ?? null])) };
       } else {
-        yield { event: JSON.stringify(e), insert_id: e.eventId };
+        yield { event: JSON.stringify(e), index_hash: indexOf(e).hash ?? null, insert_id: e.eventId };
       }
     }
   };

@@ -18,7 +18,7 @@ import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/fir
 import { FirestoreOutboxStore } from '../../functions/src/adapters/firestore/firestoreOutboxStore.js';
 import { createLogger } from '../../functions/src/adapters/logging/structuredLog.js';
 import { loadConfig } from '../../functions/src/config.js';
-import { sealStandalone } from '../../functions/src/core/audit/chain.js';
+import { DEV_CHAIN_KEY, sealStandalone } from '../../functions/src/core/audit/chain.js';
 import {
   AUDIT_LABEL,
   AUDIT_SCHEMA_VERSION,
@@ -724,32 +724,35 @@ function productionEnvironment(
 
 function auditEvent(eventType: AuditEventType): AuditEvent {
   const breaker = eventType.startsWith('breaker.');
-  return sealStandalone({
-    schemaVersion: AUDIT_SCHEMA_VERSION,
-    eventId: `evt_${eventType}`,
-    eventType,
-    timestamp: '2026-03-01T12:00:00.000Z',
-    tenant: breaker ? 'system' : 'acme',
-    actor: breaker
-      ? { subject: 'gateway', tenant: 'system', role: 'system' }
-      : { subject: 'alice', tenant: 'acme', role: 'clinician' },
-    inferenceId: breaker ? null : 'inf_1',
-    gatewayVersion: 'test',
-    trace: null,
-    task: breaker ? null : 'clinical-summary',
-    decision: null,
-    review: null,
-    breaker: breaker
-      ? {
-          provider: 'openai',
-          from: 'closed',
-          to: 'open',
-          windowRequests: 40,
-          windowFailures: 10,
-          errorRate: 0.25,
-        }
-      : null,
-  });
+  return sealStandalone(
+    {
+      schemaVersion: AUDIT_SCHEMA_VERSION,
+      eventId: `evt_${eventType}`,
+      eventType,
+      timestamp: '2026-03-01T12:00:00.000Z',
+      tenant: breaker ? 'system' : 'acme',
+      actor: breaker
+        ? { subject: 'gateway', tenant: 'system', role: 'system' }
+        : { subject: 'alice', tenant: 'acme', role: 'clinician' },
+      inferenceId: breaker ? null : 'inf_1',
+      gatewayVersion: 'test',
+      trace: null,
+      task: breaker ? null : 'clinical-summary',
+      decision: null,
+      review: null,
+      breaker: breaker
+        ? {
+            provider: 'openai',
+            from: 'closed',
+            to: 'open',
+            windowRequests: 40,
+            windowFailures: 10,
+            errorRate: 0.25,
+          }
+        : null,
+    },
+    DEV_CHAIN_KEY,
+  );
 }
 
 /** The LogEntry Cloud Logging stores for `event` written by the code's audit sink on a function's stdout. */

@@ -31,7 +31,7 @@ describe('BigQuery audit source: the exact SQL and parameters it sends', () => {
     await collect(source.eventsOfInference('inf_abc', since));
     assert.deepEqual(calls, [
       {
-        query: `SELECT jsonPayload.audit_event AS event, insertId AS insert_id
+        query: `SELECT jsonPayload.audit_event AS event, jsonPayload.audit.hash AS index_hash, insertId AS insert_id
 FROM \`hospital-prod.clinical_ai_audit.run_googleapis_com_stdout\`
 WHERE labels.audit_stream = @stream
   AND jsonPayload.audit.inference_id = @inferenceId
@@ -40,7 +40,7 @@ ORDER BY jsonPayload.audit.sequence, timestamp`,
         location: 'EU',
       },
       {
-        query: `SELECT jsonPayload.audit_event AS event, insertId AS insert_id
+        query: `SELECT jsonPayload.audit_event AS event, jsonPayload.audit.hash AS index_hash, insertId AS insert_id
 FROM \`hospital-prod.clinical_ai_audit.run_googleapis_com_stdout\`
 WHERE labels.audit_stream = @stream
   AND jsonPayload.audit.inference_id = @inferenceId
@@ -60,14 +60,14 @@ ORDER BY jsonPayload.audit.sequence, timestamp`,
     await collect(source.chains({ kind: 'range', range: { from, to }, since }));
     assert.deepEqual(calls, [
       {
-        query: `SELECT jsonPayload.audit_event AS event, insertId AS insert_id
+        query: `SELECT jsonPayload.audit_event AS event, jsonPayload.audit.hash AS index_hash, insertId AS insert_id
 FROM \`hospital-prod.clinical_ai_audit.run_googleapis_com_stdout\`
 WHERE labels.audit_stream = @stream
 ORDER BY jsonPayload.audit.inference_id, jsonPayload.audit.sequence`,
         params: { stream: 'clinical-ai-gateway-audit' },
       },
       {
-        query: `SELECT jsonPayload.audit_event AS event, insertId AS insert_id
+        query: `SELECT jsonPayload.audit_event AS event, jsonPayload.audit.hash AS index_hash, insertId AS insert_id
 FROM \`hospital-prod.clinical_ai_audit.run_googleapis_com_stdout\`
 WHERE labels.audit_stream = @stream
   AND timestamp >= @since
@@ -152,7 +152,7 @@ WHERE labels.audit_stream = @stream
   it('turns rows into records and index rows: JSON text parsed, NULL columns left out', async () => {
     const [event] = chain(draft({ inferenceId: 'inf_rows' }));
     const eventRows = recorder([
-      { event: JSON.stringify(event), insert_id: event!.eventId },
+      { event: JSON.stringify(event), index_hash: event!.hash, insert_id: event!.eventId },
       { event: '{"truncated', insert_id: 'x1' },
       { event: null, insert_id: 'x2' },
     ]);
@@ -160,7 +160,12 @@ WHERE labels.audit_stream = @stream
       new BigQueryAuditEventSource(eventRows.runQuery, table).eventsOfInference('inf_rows'),
     );
     assert.deepEqual(records, [
-      { ok: true, event: JSON.parse(JSON.stringify(event)), origin: `insertId ${event!.eventId}` },
+      {
+        ok: true,
+        event: JSON.parse(JSON.stringify(event)),
+        indexHash: event!.hash,
+        origin: `insertId ${event!.eventId}`,
+      },
       { ok: false, error: 'not valid JSON', origin: 'insertId x1' },
       { ok: false, error: 'entry has no audit_event', origin: 'insertId x2' },
     ]);

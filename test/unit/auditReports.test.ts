@@ -16,7 +16,14 @@ import {
 } from '../../functions/src/core/audit/completeness.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
 import { provenanceOf } from '../../functions/src/core/audit/provenance.js';
-import { breakerEvent, chain, decisionWith, draft, reviewDraft } from '../support/auditEvents.js';
+import {
+  breakerEvent,
+  chain,
+  decisionWith,
+  devChainKeys,
+  draft,
+  reviewDraft,
+} from '../support/auditEvents.js';
 import { fakeBigQuery } from '../support/fakeBigQuery.js';
 
 /**
@@ -114,7 +121,7 @@ describe('audit reports, on the local file and on BigQuery alike', () => {
   for (const [name, source] of sources(events)) {
     describe(name, () => {
       it('provenance: one inference, in chain order, verified', async () => {
-        const p = await provenanceOf(source, 'inf_4');
+        const p = await provenanceOf(source, 'inf_4', devChainKeys);
         assert.deepEqual(
           withoutOrigin(p.records).map((e) => (e as AuditEvent).eventType),
           ['inference.routed_to_review', 'review.enqueued', 'review.claimed', 'review.decided'],
@@ -124,11 +131,14 @@ describe('audit reports, on the local file and on BigQuery alike', () => {
       });
 
       it('verification: the whole trail, and the chains a time range touches', async () => {
-        const all = await verifyChains(source.chains({ kind: 'all' }));
+        const all = await verifyChains(source.chains({ kind: 'all' }), devChainKeys);
         assert.deepEqual(all.problems, []);
         assert.deepEqual([all.chains, all.events, all.standalone], [6, 20, 1]);
         const range = { from: new Date(at(9)), to: new Date(at(10)) };
-        const some = await verifyChains(source.chains({ kind: 'range', range, since: day.from }));
+        const some = await verifyChains(
+          source.chains({ kind: 'range', range, since: day.from }),
+          devChainKeys,
+        );
         // Only inf_5 has an event in [09:09, 09:10) (its claim); its whole chain is read, from `since` on.
         assert.deepEqual([some.chains, some.events, some.problems.length], [1, 4, 0]);
       });

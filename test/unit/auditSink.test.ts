@@ -6,7 +6,7 @@ import { isAuditEntryTooLargeError } from '../../functions/src/adapters/audit/au
 import { LoggingAuditSink } from '../../functions/src/adapters/audit/loggingAuditSink.js';
 import { verifyChains } from '../../functions/src/core/audit/chainVerifier.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
-import { chain, decisionWith, draft } from '../support/auditEvents.js';
+import { chain, decisionWith, devChainKeys, draft } from '../support/auditEvents.js';
 
 describe('LoggingAuditSink', () => {
   const setup = () => {
@@ -53,6 +53,7 @@ describe('LoggingAuditSink', () => {
     // What was written verifies: the bytes the hash covers are the bytes stored.
     const report = await verifyChains(
       fileLines.map((l, i) => ({ ok: true, event: JSON.parse(l), origin: `line ${i + 1}` })),
+      devChainKeys,
     );
     assert.deepEqual(report.problems, []);
   });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
 import { auditEventSchema } from '../../functions/src/core/audit/events.js';
 import { breakerAuditEvent } from '../../functions/src/core/breakers/breakerAudit.js';
 import {
@@ -134,7 +135,7 @@ describe('breaker transitions (pure)', () => {
 
   it('describes a transition as a valid standalone audit event of the system', () => {
     const { transition } = decideOpen('local-a', null, 0, window, T0).result;
-    const event = breakerAuditEvent(transition!, '9.9.9');
+    const event = breakerAuditEvent(transition!, '9.9.9', DEV_CHAIN_KEY);
     assert.doesNotThrow(() => auditEventSchema.parse(event));
     assert.equal(event.eventType, 'breaker.opened');
     assert.equal(event.tenant, 'system');

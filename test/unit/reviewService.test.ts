@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { AuditTrail } from '../../functions/src/core/audit/auditTrail.js';
+import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
 import { isUnprocessableError } from '../../functions/src/core/errors.js';
 import type { InferenceRecord } from '../../functions/src/core/inference/inference.js';
 import type { OutboxRelay } from '../../functions/src/core/review/outbox.js';
@@ -81,7 +83,12 @@ function fixture(proposal: unknown) {
   const service = new ReviewService({
     store,
     outbox: { deliver: async () => true } as unknown as OutboxRelay,
-    audit: { write: async () => undefined },
+    trail: new AuditTrail({
+      sink: { write: async () => undefined },
+      key: DEV_CHAIN_KEY,
+      heads: { readHead: async () => null },
+      warn: () => undefined,
+    }),
     auditHmacKey: 'k'.repeat(32),
     gatewayVersion: 'test',
     leaseMs: 600_000,

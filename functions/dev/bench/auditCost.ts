@@ -27,7 +27,7 @@ import { auditLogEntry } from '../../src/adapters/audit/auditLogEntry.js';
 import { LoggingAuditSink } from '../../src/adapters/audit/loggingAuditSink.js';
 import { loadConfig } from '../../src/config.js';
 import type { AuditSink } from '../../src/core/audit/auditSink.js';
-import { type AuditDraft, sealEvent } from '../../src/core/audit/chain.js';
+import { type AuditDraft, DEV_CHAIN_KEY, sealEvent } from '../../src/core/audit/chain.js';
 import { AUDIT_SCHEMA_VERSION, auditEventSchema } from '../../src/core/audit/events.js';
 import { createGateway } from '../../src/gateway.js';
 import { installProblemFinalHandler } from '../../src/http/frameworkErrors.js';
@@ -141,7 +141,7 @@ async function perEvent(dir: string): Promise<void> {
   for (let i = 0; i < EVENTS + WARMUP; i++) {
     const d = completedDraft(`inf_bench_${i}`);
     let t = performance.now();
-    const event = sealEvent(d, null);
+    const event = sealEvent(d, null, DEV_CHAIN_KEY);
     const sealed = performance.now();
     auditEventSchema.parse(event);
     const validated = performance.now();
@@ -160,7 +160,7 @@ async function perEvent(dir: string): Promise<void> {
       stages.file!.push(appended - written);
       bytes += Buffer.byteLength(line);
     }
-    const again = sealEvent(completedDraft(`inf_bench_sink_${i}`), null);
+    const again = sealEvent(completedDraft(`inf_bench_sink_${i}`), null, DEV_CHAIN_KEY);
     t = performance.now();
     await sink.write(again);
     if (i >= WARMUP) stages.sink!.push(performance.now() - t);

@@ -23,6 +23,7 @@ import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { Firestore } from '@google-cloud/firestore';
 import { FirestoreBreakerStore } from '../../src/adapters/firestore/firestoreBreakerStore.js';
 import { loadConfig } from '../../src/config.js';
+import { DEV_CHAIN_KEY } from '../../src/core/audit/chain.js';
 import type { AuditEvent } from '../../src/core/audit/events.js';
 import type { BreakerStore } from '../../src/core/breakers/breakerStore.js';
 import { SharedBreakerBoard } from '../../src/core/breakers/sharedBreakerBoard.js';
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
       refreshMs: config.breakers.refreshMs,
       shards: config.breakers.shards,
       audit: { write: async (event) => void audit.push({ at: Date.now(), event }) },
+      chainKey: DEV_CHAIN_KEY,
       gatewayVersion: 'bench',
       log: (severity, message, fields) => {
         if (severity === 'WARNING' && fields.event !== 'breaker_transition') {

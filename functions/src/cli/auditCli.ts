@@ -85,7 +85,7 @@ export async function runAuditCli(argv: readonly string[], ctx: CliContext): Pro
     case 'provenance': {
       if (!values.inference) throw new UsageError('provenance needs --inference <inference id>');
       const since = values.since ? time(values.since, '--since') : undefined;
-      const provenance = await provenanceOf(ctx.source, values.inference, since);
+      const provenance = await provenanceOf(ctx.source, values.inference, ctx.config.chainKeys, since);
       print(provenance, provenanceText(provenance));
       return provenance.records.length > 0 && provenance.verification.problems.length === 0
         ? EXIT.ok
@@ -96,7 +96,7 @@ export async function runAuditCli(argv: readonly string[], ctx: CliContext): Pro
       const scope: VerificationScope = range
         ? { kind: 'range', range, since: new Date(range.from.getTime() - lookbackMs) }
         : { kind: 'all' };
-      const report = await verifyChains(ctx.source.chains(scope));
+      const report = await verifyChains(ctx.source.chains(scope), ctx.config.chainKeys);
       print({ scope, ...report }, verificationText(report));
       return report.problems.length === 0 ? EXIT.ok : EXIT.findings;
     }

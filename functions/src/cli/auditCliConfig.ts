@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import auditStream from '../core/audit/auditStream.json' with { type: 'json' };
+import { DEV_CHAIN_KEY } from '../core/audit/chain.js';
 
 /**
  * Settings of the audit commands (`npm run audit:*`), parsed once from the environment. They run on an
@@ -25,6 +26,22 @@ const envSchema = z.object({
     .default(auditStream.bigQueryLogTable),
   AUDIT_BQ_LOCATION: z.string().min(1).optional(),
   FIRESTORE_EMULATOR_HOST: z.string().min(1).optional(),
+  /**
+   * Every audit chain key the trail may be sealed with, as JSON `{ "<key id>": "<key>" }` (each Secret
+   * Manager version of `audit-chain-key` that was ever in use). Local runs default to the dev key.
+   */
+  AUDIT_CHAIN_KEYS: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string().min(1), z.string().min(16)))
+    .optional(),
 });
 
 export type AuditCliConfig = Readonly<{
@@ -35,6 +52,8 @@ export type AuditCliConfig = Readonly<{
   /** Local runs read the emulator `npm start` runs; production reads Firestore itself. */
   firestoreEmulatorHost: string | null;
   bigquery: { project: string; dataset: string; table: string; location?: string };
+  /** Chain keys by key id, to verify hashes. */
+  chainKeys: ReadonlyMap<string, string>;
 }>;
 
 export class AuditCliConfigError extends Error {
@@ -53,7 +72,13 @@ export function loadAuditCliConfig(env: NodeJS.ProcessEnv = process.env): AuditC
     throw new AuditCliConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  if (!e.AUDIT_CHAIN_KEYS && e.AUDIT_BACKEND === 'bigquery') {
+    throw new AuditCliConfigError(
+      'invalid configuration: AUDIT_CHAIN_KEYS is required with AUDIT_BACKEND=bigquery (the chain keys, from Secret Manager)',
+    );
+  }
   return Object.freeze({
+    chainKeys: new Map(Object.entries(e.AUDIT_CHAIN_KEYS ?? { [DEV_CHAIN_KEY.id]: DEV_CHAIN_KEY.secret })),
     backend: e.AUDIT_BACKEND,
     logFile: e.AUDIT_LOG_FILE,
     project: e.GOOGLE_CLOUD_PROJECT,

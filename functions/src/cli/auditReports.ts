@@ -102,6 +102,10 @@ function problemLine(p: ChainProblem): string {
       return `  INVALID      ${p.origin}${p.inferenceId ? ` (${p.inferenceId})` : ''}: ${p.detail}`;
     case 'hash_mismatch':
       return `  ALTERED      ${p.inferenceId ?? 'standalone'} #${p.sequence ?? '-'} event ${p.eventId} (${p.origin}): its hash does not match its content`;
+    case 'unknown_key':
+      return `  UNKEYED      ${p.inferenceId ?? 'standalone'} event ${p.eventId} (${p.origin}): ${p.keyId ? `sealed with key ${p.keyId}, which is not among AUDIT_CHAIN_KEYS` : 'sealed without a chain key'}`;
+    case 'copy_mismatch':
+      return `  COPY DIFFERS ${p.inferenceId ?? 'standalone'} event ${p.eventId} (${p.origin}): the entry's index hash is not the event's hash`;
     case 'gap':
       return `  MISSING      ${p.inferenceId} #${p.missingFrom}${p.missingTo > p.missingFrom ? `–${p.missingTo}` : ''}: no event with ${p.missingTo > p.missingFrom ? 'these sequence numbers' : 'this sequence number'}`;
     case 'duplicate_sequence':

@@ -138,6 +138,20 @@ export const isDependencyUnavailableError = (e: unknown): e is DependencyUnavail
   isGatewayError(e) && e.kind === 'dependency_unavailable';
 
 /**
+ * This instance is over its capacity (requests in flight at the configured concurrency, or its event loop
+ * lagging): it refuses at once rather than queue the request until the caller times out. Retryable; nothing
+ * was claimed.
+ */
+export class OverloadedError extends GatewayError {
+  readonly kind = 'overloaded';
+  constructor(readonly retryAfterSeconds = 1) {
+    super('this gateway instance is at capacity; nothing was started, retry after the indicated delay');
+  }
+}
+export const isOverloadedError = (e: unknown): e is OverloadedError =>
+  isGatewayError(e) && e.kind === 'overloaded';
+
+/**
  * The holder of an idempotency claim lost it (its lease expired and another request took the key over), so
  * its late completion was refused.
  */

@@ -33,6 +33,7 @@ const mappings: Record<string, Mapping> = {
   unprocessable: { status: 422, title: 'Unprocessable content', slug: 'unprocessable' },
   providers_unavailable: { status: 503, title: 'AI providers unavailable', slug: 'providers-unavailable' },
   dependency_unavailable: { status: 503, title: 'Service unavailable', slug: 'dependency-unavailable' },
+  overloaded: { status: 503, title: 'Over capacity', slug: 'overloaded' },
 };
 
 export function problemFor(error: unknown): { problem: Problem; headers: Record<string, string> } {

@@ -65,7 +65,7 @@ export class BigQueryAuditEventSource implements AuditEventSource {
 
   async *eventsOfInference(inferenceId: string, since?: Date): AsyncIterable<AuditRecord> {
     yield* this.records(
-      `SELECT jsonPayload.audit_event AS event, insertId AS insert_id
+      `SELECT jsonPayload.audit_event AS event, jsonPayload.audit.hash AS index_hash, insertId AS insert_id
 FROM ${this.from}
 WHERE labels.audit_stream = @stream
   AND jsonPayload.audit.inference_id = @inferenceId${since ? '\n  AND timestamp >= @since' : ''}
@@ -76,7 +76,7 @@ ORDER BY jsonPayload.audit.sequence, timestamp`,
   }
 
   async *chains(scope: VerificationScope): AsyncIterable<AuditRecord> {
-    const select = `SELECT jsonPayload.audit_event AS event, insertId AS insert_id
+    const select = `SELECT jsonPayload.audit_event AS event, jsonPayload.audit.hash AS index_hash, insertId AS insert_id
 FROM ${this.from}`;
     const order = 'ORDER BY jsonPayload.audit.inference_id, jsonPayload.audit.sequence';
     if (scope.kind === 'all') {
@@ -149,9 +149,15 @@ WHERE labels.audit_stream = @stream
   ): AsyncIterable<AuditRecord> {
     for await (const row of this.runQuery(this.options(query, params, types))) {
       const origin = `insertId ${String(row.insert_id ?? '(none)')}`;
-      yield typeof row.event === 'string'
-        ? parseRecord(row.event, origin)
-        : { ok: false, error: 'entry has no audit_event', origin };
+      if (typeof row.event !== 'string') {
+        yield { ok: false, error: 'entry has no audit_event', origin };
+        continue;
+      }
+      const record = parseRecord(row.event, origin);
+      // The entry keeps the hash twice (index and event): the verifier checks that both copies agree.
+      yield record.ok
+        ? { ...record, indexHash: typeof row.index_hash === 'string' ? row.index_hash : null }
+        : record;
     }
   }
 

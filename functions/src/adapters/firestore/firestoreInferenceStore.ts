@@ -1,9 +1,11 @@
-import type { DocumentData, Firestore } from '@google-cloud/firestore';
+import type { DocumentData, Firestore, Timestamp } from '@google-cloud/firestore';
+import type { ChainHead } from '../../core/audit/chain.js';
 import { DependencyUnavailableError, isGatewayError, LeaseLostError } from '../../core/errors.js';
-import type { LedgerRecord } from '../../core/idempotency/ledger.js';
+import type { Claim, LedgerRecord } from '../../core/idempotency/ledger.js';
 import type { InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
 import type { OutboxEntry } from '../../core/review/outbox.js';
 import { collections, revive } from './firestoreClient.js';
+import { isPreconditionFailure, ledgerUpdate } from './firestoreLedgerStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
 
 /**
@@ -14,30 +16,41 @@ export class FirestoreInferenceStore implements InferenceStore {
   constructor(private readonly db: Firestore) {}
 
   async commitCompletion(input: {
-    ledgerRecordId: string;
-    ownerToken: string;
+    claim: Claim;
     ledgerRecord: LedgerRecord;
     inference: InferenceRecord;
-    reviewRequest?: OutboxEntry | null;
+    reviewRequest: OutboxEntry | null;
   }): Promise<void> {
-    const ledgerRef = this.db.collection(collections.idempotencyKeys).doc(input.ledgerRecordId);
-    const inferenceRef = this.db.collection(collections.inferences).doc(input.inference.id);
-    const reviewRequest = input.reviewRequest ?? null;
-    await guardStore(
-      this.db.runTransaction(async (tx) => {
-        const snap = await tx.get(ledgerRef);
-        if (!snap.exists || snap.get('ownerToken') !== input.ownerToken) throw new LeaseLostError();
-        tx.set(ledgerRef, input.ledgerRecord);
-        tx.create(inferenceRef, toDocument(input.inference));
-        // The review request is recorded with the result it is about, so it cannot be lost (see outbox.ts).
-        if (reviewRequest) {
-          tx.create(
-            this.db.collection(collections.reviewOutbox).doc(reviewRequest.id),
-            outboxDocument(reviewRequest),
-          );
-        }
-      }),
+    const batch = this.db.batch();
+    batch.update(
+      this.db.collection(collections.idempotencyKeys).doc(input.claim.recordId),
+      ledgerUpdate(input.ledgerRecord),
+      { lastUpdateTime: input.claim.version as Timestamp },
     );
+    batch.create(
+      this.db.collection(collections.inferences).doc(input.inference.id),
+      toDocument(input.inference),
+    );
+    // The review request is recorded with the result it is about, so it cannot be lost (see outbox.ts).
+    if (input.reviewRequest) {
+      batch.create(
+        this.db.collection(collections.reviewOutbox).doc(input.reviewRequest.id),
+        outboxDocument(input.reviewRequest),
+      );
+    }
+    try {
+      await batch.commit();
+    } catch (e) {
+      // The record changed since the claim wrote it: taken over (or released and claimed anew).
+      if (isPreconditionFailure(e)) throw new LeaseLostError();
+      throw asStoreFailure(e);
+    }
+  }
+
+  async readHead(inferenceId: string): Promise<ChainHead | null> {
+    const ref = this.db.collection(collections.inferences).doc(inferenceId);
+    const [snap] = await guardStore(this.db.getAll(ref, { fieldMask: ['auditHead'] }));
+    return snap?.exists ? ((snap.get('auditHead') as ChainHead | undefined) ?? null) : null;
   }
 
   async getInference(id: string): Promise<InferenceRecord | null> {
@@ -51,10 +64,12 @@ async function guardStore<T>(op: Promise<T>): Promise<T> {
   try {
     return await op;
   } catch (e) {
-    if (isGatewayError(e)) throw e;
-    throw new DependencyUnavailableError('inference store', 2, { cause: e });
+    throw asStoreFailure(e);
   }
 }
+
+const asStoreFailure = (e: unknown): unknown =>
+  isGatewayError(e) ? e : new DependencyUnavailableError('inference store', 2, { cause: e });
 
 export function toDocument(r: InferenceRecord): DocumentData {
   const { output, proposal, ...rest } = r;

@@ -9,14 +9,14 @@ import { collections, grpcCode, hasCode, revive } from './firestoreClient.js';
 export class FirestoreLedgerStore implements LedgerStore {
   constructor(private readonly db: Firestore) {}
 
-  async create(id: string, record: LedgerRecord): Promise<boolean> {
+  async create(id: string, record: LedgerRecord): Promise<{ version: Timestamp } | null> {
     try {
-      await this.ref(id).create(record);
-      return true;
+      const written = await this.ref(id).create(record);
+      return { version: written.writeTime };
     } catch (e) {
       // ABORTED: the create collided with a transaction on the same key. Either way we did not create it;
       // the ledger reads the record and decides again.
-      if (hasCode(e, grpcCode.ALREADY_EXISTS) || hasCode(e, grpcCode.ABORTED)) return false;
+      if (hasCode(e, grpcCode.ALREADY_EXISTS) || hasCode(e, grpcCode.ABORTED)) return null;
       throw e;
     }
   }
@@ -27,22 +27,14 @@ export class FirestoreLedgerStore implements LedgerStore {
     return { value: revive<LedgerRecord>(snap.data()), version: snap.updateTime };
   }
 
-  async replace(id: string, record: LedgerRecord, version: unknown): Promise<boolean> {
-    const cleared =
-      record.state === 'in_progress'
-        ? { response: FieldValue.delete(), completedAt: FieldValue.delete() }
-        : {};
+  async replace(id: string, record: LedgerRecord, version: unknown): Promise<{ version: Timestamp } | null> {
     try {
-      await this.ref(id).update({ ...record, ...cleared }, { lastUpdateTime: version as Timestamp });
-      return true;
+      const written = await this.ref(id).update(ledgerUpdate(record), {
+        lastUpdateTime: version as Timestamp,
+      });
+      return { version: written.writeTime };
     } catch (e) {
-      if (
-        hasCode(e, grpcCode.FAILED_PRECONDITION) ||
-        hasCode(e, grpcCode.NOT_FOUND) ||
-        hasCode(e, grpcCode.ABORTED)
-      ) {
-        return false;
-      }
+      if (isPreconditionFailure(e) || hasCode(e, grpcCode.ABORTED)) return null;
       throw e;
     }
   }
@@ -64,3 +56,16 @@ export class FirestoreLedgerStore implements LedgerStore {
     return this.db.collection(collections.idempotencyKeys).doc(id);
   }
 }
+
+/** The update that turns a stored record into `record`: fields of the other state are removed. */
+export function ledgerUpdate(record: LedgerRecord): Record<string, unknown> {
+  const cleared =
+    record.state === 'in_progress'
+      ? { response: FieldValue.delete(), completedAt: FieldValue.delete() }
+      : { leaseExpiresAt: FieldValue.delete() };
+  return { ...record, ...cleared };
+}
+
+/** A write conditioned on a version (`lastUpdateTime`) found the document changed or gone. */
+export const isPreconditionFailure = (e: unknown): boolean =>
+  hasCode(e, grpcCode.FAILED_PRECONDITION) || hasCode(e, grpcCode.NOT_FOUND);

@@ -34,6 +34,22 @@ export class FirestoreReviewStore implements ReviewStore {
         item: itemSnap?.exists ? itemFromDocument(itemSnap.data()!) : null,
       };
       const { writes, result } = change(current);
+      // Reads come before writes in a transaction: the idempotency record is read first, and its stored
+      // answer replaced only while it still answers this inference (a key past its TTL may answer another).
+      const replay = writes?.replay;
+      const ledgerRef = replay
+        ? this.db.collection(collections.idempotencyKeys).doc(replay.ledgerRecordId)
+        : null;
+      const ledgerSnap = ledgerRef ? await tx.get(ledgerRef) : null;
+      if (
+        replay &&
+        ledgerRef &&
+        ledgerSnap?.exists &&
+        ledgerSnap.get('inferenceId') === replay.inferenceId &&
+        ledgerSnap.get('state') === 'completed'
+      ) {
+        tx.update(ledgerRef, { 'response.body': replay.body });
+      }
       if (writes?.item) {
         // `create` also guards against an item appearing between our read and our commit.
         if (current.item) tx.set(itemRef, itemToDocument(writes.item));

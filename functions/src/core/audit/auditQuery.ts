@@ -17,7 +17,13 @@ export type TimeRange = { from: Date; to: Date };
  * including events that no longer parse. `origin` says where it is (a file line, a BigQuery insertId).
  */
 export type AuditRecord =
-  | { ok: true; event: Record<string, unknown>; origin: string }
+  | {
+      ok: true;
+      event: Record<string, unknown>;
+      origin: string;
+      /** The hash in the entry's index (`jsonPayload.audit.hash`), where the source stores one apart. */
+      indexHash?: string | null;
+    }
   | { ok: false; error: string; origin: string };
 
 export type VerificationScope =

@@ -7,10 +7,16 @@ import { type AuditEvent, auditEventSchema } from './events.js';
  * Recomputes the per-inference hash chains of the audit trail and reports what does not add up.
  *
  * Each chained event carries `sequence` (1, 2, 3... per inference), `prevHash` (the stored hash of the event
- * before it) and `hash` (SHA-256 of its own canonical JSON without `hash`). So:
+ * before it), `chainKeyId` and `hash` (HMAC-SHA-256, under that chain key, of its own canonical JSON without
+ * `hash`). Without the key nobody can compute a hash that verifies, so:
  *
- *   an event edited in place            its recomputed hash differs from the stored one    hash_mismatch
- *   ... and its hash recomputed too     the next event's prevHash no longer matches        broken_link
+ *   an event edited, its hash recomputed its recomputed hash differs from the stored one    hash_mismatch
+ *     (without the chain key)
+ *   an event sealed with no key or a     nothing proves it was written by the gateway      unknown_key
+ *     key id we do not hold
+ *   two copies of one event's hash that  the log entry's index was rewritten apart from    copy_mismatch
+ *     disagree (index vs event)            the event (or the other way round)
+ *   a chained event edited with the key  the next event's prevHash no longer matches        broken_link
  *   an event deleted                    a sequence number is missing                       gap
  *   two events swapped in the chain     prevHash points at another event of the chain      reordered
  *   a forged or forked event            two different events with one sequence number      duplicate_sequence
@@ -23,6 +29,8 @@ import { type AuditEvent, auditEventSchema } from './events.js';
 
 export type ChainProblem =
   | { kind: 'invalid_event'; origin: string; inferenceId: string | null; detail: string }
+  | { kind: 'unknown_key'; origin: string; inferenceId: string | null; eventId: string; keyId: string | null }
+  | { kind: 'copy_mismatch'; origin: string; inferenceId: string | null; eventId: string }
   | {
       kind: 'hash_mismatch';
       origin: string;
@@ -73,9 +81,16 @@ type Entry = {
   canonical: string | null;
 };
 
-/** Verifies records that arrive grouped by inference (see `AuditEventSource.chains`), in constant memory per chain. */
+/** Chain keys by key id (Secret Manager versions of the audit chain key). */
+export type ChainKeys = ReadonlyMap<string, string>;
+
+/**
+ * Verifies records that arrive grouped by inference (see `AuditEventSource.chains`), in constant memory per
+ * chain, with every chain key the trail may have been sealed with.
+ */
 export async function verifyChains(
   records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
+  keys: ChainKeys,
 ): Promise<VerificationReport> {
   const report: VerificationReport = {
     chains: 0,
@@ -98,7 +113,15 @@ export async function verifyChains(
       });
       continue;
     }
-    const entry = toEntry(record.origin, record.event, report);
+    const entry = toEntry(record.origin, record.event, keys, report);
+    if (record.indexHash !== undefined && record.indexHash !== entry.storedHash) {
+      report.problems.push({
+        kind: 'copy_mismatch',
+        origin: record.origin,
+        inferenceId: typeof record.event.inferenceId === 'string' ? record.event.inferenceId : null,
+        eventId: entry.eventId,
+      });
+    }
     const inferenceId = typeof record.event.inferenceId === 'string' ? record.event.inferenceId : null;
     if (inferenceId === null || record.event.sequence === null) {
       // Standalone: only its own hash can be checked (done in toEntry).
@@ -120,7 +143,12 @@ export async function verifyChains(
 }
 
 /** Checks one record on its own: schema and recomputed hash. */
-function toEntry(origin: string, raw: Record<string, unknown>, report: VerificationReport): Entry {
+function toEntry(
+  origin: string,
+  raw: Record<string, unknown>,
+  keys: ChainKeys,
+  report: VerificationReport,
+): Entry {
   const inferenceId = typeof raw.inferenceId === 'string' ? raw.inferenceId : null;
   const eventId = typeof raw.eventId === 'string' ? raw.eventId : '(no eventId)';
   const parsed = auditEventSchema.safeParse(raw);
@@ -135,13 +163,23 @@ function toEntry(origin: string, raw: Record<string, unknown>, report: Verificat
   }
   const storedHash = typeof raw.hash === 'string' ? raw.hash : null;
   const { hash: _stored, ...unsealed } = raw;
-  let recomputed: string | null = null;
+  const keyId = typeof raw.chainKeyId === 'string' ? raw.chainKeyId : null;
+  const secret = keyId === null ? undefined : keys.get(keyId);
   let canonical: string | null = null;
   try {
-    recomputed = hashEvent(unsealed as Omit<AuditEvent, 'hash'>);
     canonical = canonicalize(raw) ?? null;
   } catch {
     // Not canonicalizable (e.g. a lone surrogate): cannot match any hash the gateway computed.
+  }
+  if (secret === undefined) {
+    report.problems.push({ kind: 'unknown_key', origin, inferenceId, eventId, keyId });
+    return { origin, raw, eventId, storedHash, canonical };
+  }
+  let recomputed: string | null = null;
+  try {
+    recomputed = hashEvent(unsealed as Omit<AuditEvent, 'hash'>, secret);
+  } catch {
+    // As above: nothing the gateway sealed.
   }
   if (storedHash === null || recomputed !== storedHash) {
     report.problems.push({

@@ -5,12 +5,14 @@ import auditStream from './auditStream.json' with { type: 'json' };
  * The audit event schema, versioned. Audit events are the only records that carry clinical content (the
  * response, the edited output's hash, never the input text), and only in the fields this schema names.
  */
-export const AUDIT_SCHEMA_VERSION = '1.1';
+export const AUDIT_SCHEMA_VERSION = '1.2';
 /**
  * Versions this code reads. 1.1 only added fields and event types (`patientRef`, `encounterRef`,
- * `inference.viewed`), so every 1.0 event is still valid and its hash still verifies.
+ * `inference.viewed`); 1.2 added `chainKeyId` and made every hash an HMAC under that chain key. Events of
+ * 1.0 and 1.1 still parse, but carry no key id: the verifier reports them as unkeyed, since a plain SHA-256
+ * proves nothing against someone who can rewrite the rows.
  */
-export const readableSchemaVersions = ['1.0', AUDIT_SCHEMA_VERSION] as const;
+export const readableSchemaVersions = ['1.0', '1.1', AUDIT_SCHEMA_VERSION] as const;
 export const AUDIT_LABEL = { key: auditStream.labelKey, value: auditStream.labelValue } as const;
 
 export const auditEventTypes = [
@@ -59,6 +61,8 @@ export const auditEventSchema = z.strictObject({
    */
   patientRef: z.string().nullable().optional(),
   encounterRef: z.string().nullable().optional(),
+  /** Which chain key sealed `hash` (a Secret Manager version, e.g. "v3"); absent before 1.2. */
+  chainKeyId: z.string().min(1).optional(),
   /** Per-inference hash chain (tamper evidence): 1, 2, 3... and the previous event's hash. */
   sequence: z.number().int().positive().nullable(),
   prevHash: z.string().nullable(),

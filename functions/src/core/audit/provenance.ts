@@ -1,5 +1,5 @@
 import { type AuditEventSource, type AuditRecord, collect } from './auditQuery.js';
-import { type VerificationReport, verifyChains } from './chainVerifier.js';
+import { type ChainKeys, type VerificationReport, verifyChains } from './chainVerifier.js';
 
 /**
  * Everything the audit trail holds about one inference, in order, with its chain verified: who asked, what
@@ -15,10 +15,11 @@ export type Provenance = {
 export async function provenanceOf(
   source: AuditEventSource,
   inferenceId: string,
+  keys: ChainKeys,
   since?: Date,
 ): Promise<Provenance> {
   const records = await collect(source.eventsOfInference(inferenceId, since));
-  const verification = await verifyChains(records);
+  const verification = await verifyChains(records, keys);
   return { inferenceId, records: inTimelineOrder(records), verification };
 }
 

@@ -1,4 +1,5 @@
 import type { AuditSink } from '../audit/auditSink.js';
+import type { ChainKey } from '../audit/chain.js';
 import type { Admission, BreakerBoard, CallOutcome } from '../routing/router.js';
 import { breakerAuditEvent } from './breakerAudit.js';
 import {
@@ -72,6 +73,8 @@ export type SharedBreakerBoardDeps = {
   shards: number;
   audit: AuditSink;
   gatewayVersion: string;
+  /** Seals the audit events of transitions. */
+  chainKey: ChainKey;
   log: BoardLog;
   clock?: () => number;
   /** This instance's shard; random by default so that instances spread over the shards. */
@@ -442,7 +445,7 @@ export class SharedBreakerBoard implements BreakerBoard {
       windowFailures: figures.failures,
       errorRate: figures.errorRate,
     });
-    const event = breakerAuditEvent(transition, this.deps.gatewayVersion);
+    const event = breakerAuditEvent(transition, this.deps.gatewayVersion, this.deps.chainKey);
     try {
       await this.deps.audit.write(event);
     } catch {

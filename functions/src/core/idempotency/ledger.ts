@@ -17,7 +17,8 @@ import {
  *     └──────── expired (expiresAt passed): treated as absent, replaced on the next claim ────┘
  *
  * The model call happens between claim and complete, outside any transaction. A holder whose lease was taken
- * over cannot complete: completion checks the owner token atomically with the write.
+ * over cannot complete: completion is one write conditioned on the record's version as the claim left it
+ * (Firestore: its update time), so the check and the write are one atomic step, without a read.
  */
 
 export type StoredResponse = { status: number; body: string };
@@ -41,11 +42,14 @@ export type Versioned<T> = { value: T; version: unknown };
 
 /** The atomic primitives the ledger needs from storage. Everything else is rules, here. */
 export interface LedgerStore {
-  /** Creates the record unless one exists; false if it existed. */
-  create(id: string, record: LedgerRecord): Promise<boolean>;
+  /** Creates the record unless one exists: the new record's version, or null if one existed. */
+  create(id: string, record: LedgerRecord): Promise<{ version: unknown } | null>;
   get(id: string): Promise<Versioned<LedgerRecord> | null>;
-  /** Replaces the record only if it is still at `version`; false if it changed meanwhile. */
-  replace(id: string, record: LedgerRecord, version: unknown): Promise<boolean>;
+  /**
+   * Replaces the record only if it is still at `version`: the new version, or null if it changed
+   * meanwhile.
+   */
+  replace(id: string, record: LedgerRecord, version: unknown): Promise<{ version: unknown } | null>;
   /**
    * Deletes the record only if `ownerToken` still owns it and it is still in progress; false otherwise (a
    * completed record is never released: its stored answer must be replayed).
@@ -53,9 +57,14 @@ export interface LedgerStore {
   deleteIfOwner(id: string, ownerToken: string): Promise<boolean>;
 }
 
-/** What a claim gives its holder: the right to run the request and complete the record. */
+/**
+ * What a claim gives its holder: the right to run the request and complete the record. `version` is the
+ * record's version as the claim wrote it: completion is a write conditioned on it, so a claim that was
+ * taken over or released in the meantime can never complete (no read needed to check the owner).
+ */
 export type Claim = {
   recordId: string;
+  version: unknown;
   tenant: string;
   ownerToken: string;
   inferenceId: string;
@@ -100,15 +109,15 @@ export class IdempotencyLedger {
       for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
         const fresh = this.freshClaim(recordId, tenant, fingerprint);
         // Most keys are new: try the conditional create first, and read only when the key is taken.
-        if (await this.store.create(recordId, toRecord(fresh)))
-          return { kind: 'claimed', claim: fresh, tookOver: false };
+        const created = await this.store.create(recordId, toRecord(fresh));
+        if (created) return { kind: 'claimed', claim: { ...fresh, ...created }, tookOver: false };
         const existing = await this.store.get(recordId);
         if (!existing) continue; // released or deleted between our create and our read: try again
         const decision = this.decide(existing.value, fingerprint);
         if (decision.kind !== 'take') return decision.outcome();
-        if (await this.store.replace(recordId, toRecord(fresh), existing.version)) {
-          return { kind: 'claimed', claim: fresh, tookOver: decision.tookOver };
-        }
+        const replaced = await this.store.replace(recordId, toRecord(fresh), existing.version);
+        if (replaced)
+          return { kind: 'claimed', claim: { ...fresh, ...replaced }, tookOver: decision.tookOver };
       }
       // Heavy contention on one key: every caller but the winner is told to come back.
       throw new RequestInProgressError(1);
@@ -170,7 +179,7 @@ export class IdempotencyLedger {
     return { kind: 'take', tookOver: true };
   }
 
-  private freshClaim(recordId: string, tenant: string, fingerprint: string): Claim {
+  private freshClaim(recordId: string, tenant: string, fingerprint: string): Omit<Claim, 'version'> {
     const now = this.now();
     return {
       recordId,
@@ -195,7 +204,7 @@ export class IdempotencyLedger {
   }
 }
 
-function toRecord(claim: Claim): LedgerRecord {
+function toRecord(claim: Omit<Claim, 'version'>): LedgerRecord {
   return {
     state: 'in_progress',
     tenant: claim.tenant,

@@ -1,5 +1,8 @@
+import type { ChainHeads } from '../audit/auditTrail.js';
 import type { ChainHead } from '../audit/chain.js';
 import type { ProviderAttempt } from '../errors.js';
+import type { Claim, LedgerRecord } from '../idempotency/ledger.js';
+import type { OutboxEntry } from '../review/outbox.js';
 import type { TaskName } from '../tasks.js';
 
 export type InferenceStatus = 'completed' | 'pending_review' | 'rejected';
@@ -15,6 +18,11 @@ export type ReviewSummary = {
 /** An inference as stored. The model's `proposal` is kept apart from the `output` a caller may see. */
 export type InferenceRecord = {
   id: string;
+  /**
+   * The idempotency record that answered its request: a review decision rewrites the answer stored there,
+   * so that a replay never shows an output a reviewer has since edited or rejected. Absent on older records.
+   */
+  ledgerRecordId?: string;
   tenant: string;
   requestedBy: string;
   task: TaskName;
@@ -88,18 +96,19 @@ export function toResource(r: InferenceRecord): InferenceResource {
 }
 
 /** Storage for inferences. `commitCompletion` is the ledger's second atomic step. */
-export interface InferenceStore {
+export interface InferenceStore extends ChainHeads {
   /**
-   * In one atomic step: checks that `ownerToken` still owns the ledger record, marks it completed with
-   * the stored response, and writes the inference, and with it `reviewRequest` (the review outbox entry of
-   * an inference sent to review) if given. Throws `LeaseLostError` if the claim was taken over.
+   * One atomic write, without a read: marks the claim's ledger record completed with the stored response,
+   * but only if the record is still exactly as `claim` wrote it (its version: a precondition on the write,
+   * which proves that the claim was not taken over or released meanwhile), and creates the inference and,
+   * with it, `reviewRequest` (the review outbox entry of an inference sent to review) if given. Throws
+   * `LeaseLostError` when the precondition fails.
    */
   commitCompletion(input: {
-    ledgerRecordId: string;
-    ownerToken: string;
-    ledgerRecord: import('../idempotency/ledger.js').LedgerRecord;
+    claim: Claim;
+    ledgerRecord: LedgerRecord;
     inference: InferenceRecord;
-    reviewRequest?: import('../review/outbox.js').OutboxEntry | null;
+    reviewRequest: OutboxEntry | null;
   }): Promise<void>;
   getInference(id: string): Promise<InferenceRecord | null>;
 }

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { RoutingConfig } from '../../config.js';
-import type { AuditSink } from '../audit/auditSink.js';
-import { type AuditDraft, headOf, hmacHex, sealEvent, sealStandalone } from '../audit/chain.js';
+import type { AuditTrail } from '../audit/auditTrail.js';
+import { type AuditDraft, headOf, hmacHex } from '../audit/chain.js';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../audit/events.js';
 import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../auth/principal.js';
@@ -46,7 +46,9 @@ export type InferenceServiceDeps = {
   store: InferenceStore;
   router: ProviderRouter;
   routing: RoutingConfig;
-  audit: AuditSink;
+  /** Seals, commits and emits the audit events (see auditTrail.ts). */
+  trail: AuditTrail;
+  /** Keys the prompt hash (HMAC), so that short notes cannot be recovered by guessing. */
   auditHmacKey: string;
   gatewayVersion: string;
   /** Fraction of confident outputs also sent to review for quality control, chosen per inference id. */
@@ -114,6 +116,7 @@ export class InferenceService {
     const now = this.now();
     const record: InferenceRecord = {
       id: claim.inferenceId,
+      ledgerRecordId: claim.recordId,
       tenant: principal.tenant,
       requestedBy: principal.subject,
       task: request.task,
@@ -141,7 +144,7 @@ export class InferenceService {
     };
     const status = withheld ? 202 : 200;
     const body = JSON.stringify(toResource(record));
-    const event = sealEvent(
+    const event = this.deps.trail.seal(
       this.draft(
         principal,
         ctx,
@@ -174,24 +177,25 @@ export class InferenceService {
     );
     record.auditHead = headOf(event);
     const reviewRequest = needsReview ? outboxEntry.reviewRequest(record, now) : null;
+    const ledgerRecord = this.deps.ledger.completedRecord(claim, { status, body });
 
     try {
-      await this.deps.store.commitCompletion({
-        ledgerRecordId: claim.recordId,
-        ownerToken: claim.ownerToken,
-        ledgerRecord: this.deps.ledger.completedRecord(claim, { status, body }),
-        inference: record,
-        reviewRequest,
+      // One atomic write, no read: the claim's own write time proves it is still ours (see ledger.ts).
+      await this.deps.trail.commit(record.id, async (track) => {
+        const sealed = track({ event, result: undefined });
+        await this.deps.store.commitCompletion({ claim, ledgerRecord, inference: record, reviewRequest });
+        return sealed;
       });
     } catch (e) {
       if (isLeaseLostError(e)) {
-        // A newer holder owns the key now; its answer is the one that counts. Ours is dropped unseen.
+        // A newer holder owns the key now; its answer is the one that counts, and ours is dropped unseen.
+        // The note did reach a provider, though: that is audited like any other failure.
+        await this.fail(claim, principal, ctx, request, promptHash, e, started, routed.attempts);
         throw new RequestInProgressError(1);
       }
-      await this.fail(claim, principal, ctx, request, promptHash, e, started);
+      await this.fail(claim, principal, ctx, request, promptHash, e, started, routed.attempts);
       throw e;
     }
-    await this.writeAudit(event);
     // Published before answering (a function's CPU is throttled after its answer), but bounded: if Pub/Sub
     // is slow or down the caller still gets its answer, and the outbox sweeper publishes later.
     if (reviewRequest) await this.deps.reviewOutbox.deliver(reviewRequest);
@@ -222,7 +226,7 @@ export class InferenceService {
         threshold: record.threshold,
       },
     });
-    await this.writeAudit(sealStandalone(draft));
+    await this.deps.trail.record(draft);
     return resource;
   }
 
@@ -234,17 +238,26 @@ export class InferenceService {
     promptHash: string,
     error: unknown,
     started: number,
+    providerAttempts?: readonly ProviderAttempt[],
   ): Promise<void> {
-    try {
-      await this.deps.ledger.release(claim);
-    } catch {
-      // The lease runs out on its own; the next retry takes the key over then.
-      this.deps.warn?.('could not release idempotency claim after a failure', {
-        inferenceId: claim.inferenceId,
-      });
+    // A lost lease is someone else's claim now: never released by us.
+    if (!isLeaseLostError(error)) {
+      try {
+        await this.deps.ledger.release(claim);
+      } catch {
+        // The lease runs out on its own; the next retry takes the key over then.
+        this.deps.warn?.('could not release idempotency claim after a failure', {
+          inferenceId: claim.inferenceId,
+        });
+      }
     }
-    const attempts = isProvidersUnavailableError(error) ? [...error.attempts] : [];
-    const event = sealEvent(
+    const attempts = providerAttempts
+      ? [...providerAttempts]
+      : isProvidersUnavailableError(error)
+        ? [...error.attempts]
+        : [];
+    // A chain of one: the failed attempt's own inference id is never stored, so nothing follows it.
+    const event = this.deps.trail.seal(
       this.draft(principal, ctx, claim.inferenceId, 'inference.failed', request, {
         task: request.task,
         decision: {
@@ -253,13 +266,17 @@ export class InferenceService {
           routing: { attempts, fallbackTaken: attempts.length > 1 },
           promptTemplateVersion: PROMPT_TEMPLATE_VERSION,
           promptHash,
-          failureReason: isGatewayError(error) ? error.kind : 'internal',
+          failureReason: isLeaseLostError(error)
+            ? 'lease_lost'
+            : isGatewayError(error)
+              ? error.kind
+              : 'internal',
           latencyMs: { total: Date.now() - started, provider: providerLatency(attempts) },
         },
       }),
       null,
     );
-    await this.writeAudit(event);
+    await this.deps.trail.emit(event);
   }
 
   /**
@@ -280,7 +297,7 @@ export class InferenceService {
       task: request.task,
       decision: { ...emptyDecision, status: 'replayed', httpStatus },
     });
-    await this.writeAudit(sealStandalone(draft));
+    await this.deps.trail.record(draft);
   }
 
   private draft(
@@ -307,19 +324,6 @@ export class InferenceService {
       breaker: null,
       ...parts,
     };
-  }
-
-  private async writeAudit(event: AuditEvent): Promise<void> {
-    try {
-      await this.deps.audit.write(event);
-    } catch (e) {
-      this.deps.warn?.('audit sink write failed', {
-        eventId: event.eventId,
-        eventType: event.eventType,
-        // The name only: a message may quote data we must not log.
-        error: e instanceof Error ? e.name : typeof e,
-      });
-    }
   }
 }
 

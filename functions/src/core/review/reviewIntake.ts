@@ -1,13 +1,12 @@
 import type { RoutingConfig } from '../../config.js';
-import type { AuditSink } from '../audit/auditSink.js';
-import { headOf, sealEvent } from '../audit/chain.js';
-import type { AuditEvent } from '../audit/events.js';
-import { DependencyUnavailableError, isGatewayError, NotFoundError, ValidationError } from '../errors.js';
+import type { AuditTrail } from '../audit/auditTrail.js';
+import { headOf } from '../audit/chain.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import type { TaskScheduler } from '../scheduling/taskScheduler.js';
 import { chainHeadOf, eventFrame, reviewEventDraft } from './reviewAudit.js';
 import { isDecided, type ReviewItem, reviewIdFor } from './reviewItem.js';
 import type { ReviewRequestMessage } from './reviewPublisher.js';
-import type { ReviewChange, ReviewStore } from './reviewStore.js';
+import { type AuditedReviewChange, commitReviewChange, type ReviewStore } from './reviewStore.js';
 
 /**
  * Turns a review request into the inference's review item, idempotently: the item's id is derived from the
@@ -26,7 +25,7 @@ export type ReviewIntakeDeps = {
   store: ReviewStore;
   scheduler: TaskScheduler;
   routing: RoutingConfig;
-  audit: AuditSink;
+  trail: AuditTrail;
   gatewayVersion: string;
   /** Where the deadline check is sent (the reviewJobs function) and the identity it carries. */
   deadlineCheck: { url: string; oidc: { serviceAccountEmail: string; audience: string } | null };
@@ -48,80 +47,72 @@ export class ReviewIntake {
     const reviewId = reviewIdFor(message.inferenceId);
     const now = this.now();
     const frame = eventFrame({ subject: 'review-intake', role: 'system' }, now);
-    const { outcome, item, event } = await this.guard(() =>
-      this.deps.store.transact(
-        { inferenceId: message.inferenceId, reviewId },
-        ({
-          inference,
-          item,
-        }): ReviewChange<{ outcome: IntakeOutcome; item: ReviewItem; event: AuditEvent | null }> => {
-          // A tenant mismatch is a forged or corrupted message: treated exactly like an unknown inference.
-          if (!inference || inference.tenant !== message.tenant) {
-            throw new NotFoundError('the review request names no known inference');
-          }
-          if (item) {
-            return {
-              writes: null,
-              result: { outcome: isDecided(item) ? 'decided' : 'existed', item, event: null },
-            };
-          }
-          if (!inference.review) {
-            throw new ValidationError('the inference named by the review request was not sent to review');
-          }
-          const slaMinutes = this.deps.routing.tasks[inference.task]?.reviewSlaMinutes ?? DEFAULT_SLA_MINUTES;
-          const created: ReviewItem = {
-            id: reviewId,
-            inferenceId: inference.id,
-            tenant: inference.tenant,
-            task: inference.task,
-            input: { text: inference.input.text },
-            proposal: inference.proposal,
-            confidence: inference.confidence,
-            threshold: inference.threshold,
-            scoreBasis: inference.scoreBasis,
-            sampled: inference.sampledForReview,
-            provider: inference.provider,
-            model: inference.model,
-            state: 'pending',
-            claimedBy: null,
-            leaseExpiresAt: null,
-            createdAt: inference.createdAt,
-            enqueuedAt: now,
-            dueAt: new Date(inference.createdAt.getTime() + slaMinutes * 60_000),
-            escalatedAt: null,
-            decision: null,
-          };
-          const event = sealEvent(
-            reviewEventDraft(
-              frame,
-              'review.enqueued',
-              inference,
-              {
-                reviewId,
-                reviewer: null,
-                action: 'enqueued',
-                reasonCode: null,
-                editHash: null,
-                dueAt: created.dueAt.toISOString(),
-              },
-              this.deps.gatewayVersion,
-            ),
-            chainHeadOf(inference),
-          );
+    const { outcome, item } = await commitReviewChange(
+      this.deps.store,
+      this.deps.trail,
+      { inferenceId: message.inferenceId, reviewId },
+      ({ inference, item }): AuditedReviewChange<{ outcome: IntakeOutcome; item: ReviewItem }> => {
+        // A tenant mismatch is a forged or corrupted message: treated exactly like an unknown inference.
+        if (!inference || inference.tenant !== message.tenant) {
+          throw new NotFoundError('the review request names no known inference');
+        }
+        if (item) {
           return {
-            writes: { item: created, inference: { ...inference, auditHead: headOf(event) } },
-            result: { outcome: 'created', item: created, event },
+            writes: null,
+            event: null,
+            result: { outcome: isDecided(item) ? 'decided' : 'existed', item },
           };
-        },
-      ),
+        }
+        if (!inference.review) {
+          throw new ValidationError('the inference named by the review request was not sent to review');
+        }
+        const slaMinutes = this.deps.routing.tasks[inference.task]?.reviewSlaMinutes ?? DEFAULT_SLA_MINUTES;
+        const created: ReviewItem = {
+          id: reviewId,
+          inferenceId: inference.id,
+          tenant: inference.tenant,
+          task: inference.task,
+          input: { text: inference.input.text },
+          proposal: inference.proposal,
+          confidence: inference.confidence,
+          threshold: inference.threshold,
+          scoreBasis: inference.scoreBasis,
+          sampled: inference.sampledForReview,
+          provider: inference.provider,
+          model: inference.model,
+          state: 'pending',
+          claimedBy: null,
+          leaseExpiresAt: null,
+          createdAt: inference.createdAt,
+          enqueuedAt: now,
+          dueAt: new Date(inference.createdAt.getTime() + slaMinutes * 60_000),
+          escalatedAt: null,
+          decision: null,
+        };
+        const event = this.deps.trail.seal(
+          reviewEventDraft(
+            frame,
+            'review.enqueued',
+            inference,
+            {
+              reviewId,
+              reviewer: null,
+              action: 'enqueued',
+              reasonCode: null,
+              editHash: null,
+              dueAt: created.dueAt.toISOString(),
+            },
+            this.deps.gatewayVersion,
+          ),
+          chainHeadOf(inference),
+        );
+        return {
+          writes: { item: created, inference: { ...inference, auditHead: headOf(event) } },
+          event,
+          result: { outcome: 'created', item: created },
+        };
+      },
     );
-    if (event) {
-      try {
-        await this.deps.audit.write(event);
-      } catch {
-        this.deps.warn?.('audit sink write failed', { eventId: event.eventId, eventType: event.eventType });
-      }
-    }
     // Also on redelivery: the delivery that created the item may have died before scheduling.
     if (outcome !== 'decided' && !item.escalatedAt) {
       await this.deps.scheduler.schedule({
@@ -134,14 +125,5 @@ export class ReviewIntake {
       });
     }
     return outcome;
-  }
-
-  private async guard<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (e) {
-      if (isGatewayError(e)) throw e;
-      throw new DependencyUnavailableError('review store', 2, { cause: e });
-    }
   }
 }

@@ -1,7 +1,6 @@
 import canonicalize from 'canonicalize';
-import type { AuditSink } from '../audit/auditSink.js';
-import { headOf, hmacHex, sealEvent } from '../audit/chain.js';
-import type { AuditEvent } from '../audit/events.js';
+import type { AuditTrail } from '../audit/auditTrail.js';
+import { headOf, hmacHex } from '../audit/chain.js';
 import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../auth/principal.js';
 import {
@@ -12,7 +11,7 @@ import {
   StateConflictError,
   UnprocessableError,
 } from '../errors.js';
-import type { InferenceRecord } from '../inference/inference.js';
+import { type InferenceRecord, toResource } from '../inference/inference.js';
 import { type TaskName, taskOutputSchemas } from '../tasks.js';
 import { type OutboxEntry, type OutboxRelay, outboxEntry } from './outbox.js';
 import { chainHeadOf, eventFrame, type ReviewActor, reviewEventDraft } from './reviewAudit.js';
@@ -29,7 +28,12 @@ import {
   reviewIdPattern,
   toView,
 } from './reviewItem.js';
-import type { ReviewChange, ReviewSnapshot, ReviewStore } from './reviewStore.js';
+import {
+  type AuditedReviewChange,
+  commitReviewChange,
+  type ReviewSnapshot,
+  type ReviewStore,
+} from './reviewStore.js';
 
 /**
  * What reviewers do (list, claim, decide) and what the deadline check does (escalate). Every state change
@@ -49,7 +53,8 @@ export type DeadlineOutcome = 'escalated' | 'already_escalated' | 'decided' | 'u
 export type ReviewServiceDeps = {
   store: ReviewStore;
   outbox: OutboxRelay;
-  audit: AuditSink;
+  trail: AuditTrail;
+  /** Keys the hash of an edited output in its audit event. */
   auditHmacKey: string;
   gatewayVersion: string;
   /** How long a claim lasts. */
@@ -111,7 +116,7 @@ export class ReviewService {
     const now = this.now();
     const frame = eventFrame({ subject: principal.subject, role: 'reviewer' }, now, ctx.trace);
     const leaseExpiresAt = new Date(now.getTime() + this.deps.leaseMs);
-    const { item, event } = await this.transact(reviewId, ({ inference, item }) => {
+    const item = await this.transact(reviewId, ({ inference, item }) => {
       const found = ownItem(principal, inference, item);
       if (isDecided(found.item)) throw new StateConflictError('this review item is already decided');
       if (hasLiveClaim(found.item, now) && found.item.claimedBy !== principal.subject) {
@@ -123,7 +128,7 @@ export class ReviewService {
         claimedBy: principal.subject,
         leaseExpiresAt,
       };
-      const event = sealEvent(
+      const event = this.deps.trail.seal(
         reviewEventDraft(
           frame,
           'review.claimed',
@@ -142,10 +147,10 @@ export class ReviewService {
       );
       return {
         writes: { item: claimed, inference: { ...found.inference, auditHead: headOf(event) } },
-        result: { item: claimed, event },
+        event,
+        result: claimed,
       };
     });
-    await this.writeAudit(event);
     return toView(item, now);
   }
 
@@ -171,7 +176,7 @@ export class ReviewService {
     const state = decidedState[request.action];
     const editHash =
       request.action === 'edit' ? hmacHex(this.deps.auditHmacKey, canonicalize(checked.output) ?? '') : null;
-    const { item, event, callback } = await this.transact(reviewId, ({ inference, item }) => {
+    const { item, callback } = await this.transact(reviewId, ({ inference, item }) => {
       const found = ownItem(principal, inference, item);
       if (isDecided(found.item)) throw new StateConflictError('this review item is already decided');
       if (!hasLiveClaim(found.item, now) || found.item.claimedBy !== principal.subject) {
@@ -190,7 +195,7 @@ export class ReviewService {
           decidedAt: now,
         },
       };
-      const event = sealEvent(
+      const event = this.deps.trail.seal(
         reviewEventDraft(
           frame,
           'review.decided',
@@ -220,12 +225,22 @@ export class ReviewService {
       const callback = found.inference.callbackUrl
         ? outboxEntry.callback(decided, found.inference.callbackUrl, now)
         : null;
+      // A replay of the original request must not show what the reviewer has just edited or withdrawn.
+      const ledgerRecordId = found.inference.ledgerRecordId;
+      const replay = ledgerRecordId
+        ? { ledgerRecordId, inferenceId: inferenceAfter.id, body: JSON.stringify(toResource(inferenceAfter)) }
+        : undefined;
       return {
-        writes: { item: decided, inference: inferenceAfter, outbox: callback ? [callback] : [] },
-        result: { item: decided, event, callback },
+        writes: {
+          item: decided,
+          inference: inferenceAfter,
+          outbox: callback ? [callback] : [],
+          ...(replay ? { replay } : {}),
+        },
+        event,
+        result: { item: decided, callback },
       };
     });
-    await this.writeAudit(event);
     if (callback) await this.deps.outbox.deliver(callback);
     return toView(item, now);
   }
@@ -238,24 +253,20 @@ export class ReviewService {
     if (!reviewIdPattern.test(reviewId)) return 'unknown';
     const now = this.now();
     const frame = eventFrame(DEADLINE_ACTOR, now);
-    const { outcome, event, escalation } = await this.transact(
+    const { outcome, escalation } = await this.transact(
       reviewId,
       ({
         inference,
         item,
-      }): ReviewChange<{
-        outcome: DeadlineOutcome;
-        event: AuditEvent | null;
-        escalation: OutboxEntry | null;
-      }> => {
-        const none = { event: null, escalation: null };
-        if (!item || !inference) return { writes: null, result: { outcome: 'unknown', ...none } };
-        if (isDecided(item)) return { writes: null, result: { outcome: 'decided', ...none } };
-        if (item.escalatedAt) return { writes: null, result: { outcome: 'already_escalated', ...none } };
+      }): AuditedReviewChange<{ outcome: DeadlineOutcome; escalation: OutboxEntry | null }> => {
+        const none = { writes: null, event: null };
+        if (!item || !inference) return { ...none, result: { outcome: 'unknown', escalation: null } };
+        if (isDecided(item)) return { ...none, result: { outcome: 'decided', escalation: null } };
+        if (item.escalatedAt) return { ...none, result: { outcome: 'already_escalated', escalation: null } };
         // Cloud Tasks retries a non-2xx answer, so a check that fires early simply comes back.
         if (now < item.dueAt) throw new StateConflictError('this review item is not due yet');
         const escalated: ReviewItem = { ...item, escalatedAt: now };
-        const event = sealEvent(
+        const event = this.deps.trail.seal(
           reviewEventDraft(
             frame,
             'review.escalated',
@@ -279,19 +290,22 @@ export class ReviewService {
             inference: { ...inference, auditHead: headOf(event) },
             outbox: [escalation],
           },
-          result: { outcome: 'escalated', event, escalation },
+          event,
+          result: { outcome: 'escalated', escalation },
         };
       },
     );
-    if (event) await this.writeAudit(event);
     if (escalation) await this.deps.outbox.deliver(escalation);
     return outcome;
   }
 
-  private transact<T>(reviewId: string, change: (current: ReviewSnapshot) => ReviewChange<T>): Promise<T> {
+  private transact<T>(
+    reviewId: string,
+    change: (current: ReviewSnapshot) => AuditedReviewChange<T>,
+  ): Promise<T> {
     if (!reviewIdPattern.test(reviewId)) throw new NotFoundError('no such review item');
     const ids = { reviewId, inferenceId: inferenceIdFor(reviewId) };
-    return this.guard(() => this.deps.store.transact(ids, change));
+    return commitReviewChange(this.deps.store, this.deps.trail, ids, change);
   }
 
   /** Storage failures become one retryable error; the rules' own errors pass through. */
@@ -301,14 +315,6 @@ export class ReviewService {
     } catch (e) {
       if (isGatewayError(e)) throw e;
       throw new DependencyUnavailableError('review store', 2, { cause: e });
-    }
-  }
-
-  private async writeAudit(event: AuditEvent): Promise<void> {
-    try {
-      await this.deps.audit.write(event);
-    } catch {
-      this.deps.warn?.('audit sink write failed', { eventId: event.eventId, eventType: event.eventType });
     }
   }
 }

@@ -1,3 +1,6 @@
+import type { AuditTrail } from '../audit/auditTrail.js';
+import type { AuditEvent } from '../audit/events.js';
+import { DependencyUnavailableError, isGatewayError } from '../errors.js';
 import type { InferenceRecord } from '../inference/inference.js';
 import type { OutboxEntry } from './outbox.js';
 import type { ReviewItem, ReviewItemState } from './reviewItem.js';
@@ -16,6 +19,11 @@ export type ReviewWrites = {
   inference?: InferenceRecord;
   /** Outbox entries created in the same transaction (see outbox.ts). */
   outbox?: OutboxEntry[];
+  /**
+   * The answer a replay of the inference's request now gives (its current representation, same status
+   * code). Written to the idempotency record only if that record still answers this inference.
+   */
+  replay?: { ledgerRecordId: string; inferenceId: string; body: string };
 };
 
 /** What a change decides: what to write (null: nothing) and what to return after commit. */
@@ -42,4 +50,31 @@ export interface ReviewStore {
   getItem(reviewId: string): Promise<ReviewItem | null>;
   /** A tenant's items in the given stored states, oldest first (createdAt, then id). */
   listItems(query: ReviewListQuery): Promise<ReviewItem[]>;
+}
+
+/** A change to a review that appends `event` to the inference's audit chain (null: writes nothing). */
+export type AuditedReviewChange<T> = { writes: ReviewWrites | null; event: AuditEvent | null; result: T };
+
+/**
+ * The review side of the audited commit (see auditTrail.ts): the change runs inside the store's transaction,
+ * what it seals is tracked, and the event is emitted once the change is known to be committed. Storage
+ * failures become one retryable error; the rules' own errors pass through.
+ */
+export async function commitReviewChange<T>(
+  store: ReviewStore,
+  trail: AuditTrail,
+  ids: { inferenceId: string; reviewId: string },
+  change: (current: ReviewSnapshot) => AuditedReviewChange<T>,
+): Promise<T> {
+  try {
+    return await trail.commit(ids.inferenceId, (track) =>
+      store.transact(ids, (current) => {
+        const { writes, event, result } = change(current);
+        return { writes, result: track({ event, result }) };
+      }),
+    );
+  } catch (e) {
+    if (isGatewayError(e)) throw e;
+    throw new DependencyUnavailableError('review store', 2, { cause: e });
+  }
 }

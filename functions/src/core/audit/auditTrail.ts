@@ -1,0 +1,119 @@
+import { isGatewayError } from '../errors.js';
+import type { AuditSink } from './auditSink.js';
+import { type AuditDraft, type ChainHead, type ChainKey, sealEvent, sealStandalone } from './chain.js';
+import type { AuditEvent } from './events.js';
+
+/**
+ * The audited commit: the one sequence every audited state change follows.
+ *
+ *   1. seal    the event onto the inference's chain, against the head read in the same atomic write
+ *   2. commit  the state writes, their outbox entries and the new chain head (which names the event's id),
+ *              in one atomic write
+ *   3. emit    the event to the audit sink
+ *
+ * A commit can fail ambiguously: the write applied but the client saw UNAVAILABLE or DEADLINE_EXCEEDED, or
+ * the SDK retried and the retry failed *because* the first try applied (ALREADY_EXISTS, "already decided",
+ * a changed precondition). Then the head is read back: if it names our event, the change is committed and
+ * our event is emitted as if nothing had happened; otherwise it did not happen and the error stands. So an
+ * audit event is never lost to an ambiguous commit, and never contradicted by a false failure.
+ */
+
+/** What one run of a change produced: the event it sealed (null: nothing to write) and its result. */
+export type Sealed<T> = { event: AuditEvent | null; result: T };
+
+/** Reads an inference's chain head as stored (Firestore: the `auditHead` of the inference document). */
+export interface ChainHeads {
+  readHead(inferenceId: string): Promise<ChainHead | null>;
+}
+
+export type AuditTrailDeps = {
+  sink: AuditSink;
+  key: ChainKey;
+  heads: ChainHeads;
+  /** Operational log: ids and kinds only, never content. */
+  warn: (message: string, fields?: Record<string, unknown>) => void;
+};
+
+export class AuditTrail {
+  constructor(private readonly deps: AuditTrailDeps) {}
+
+  /** Seals `draft` as the next event of the chain whose head is `head` (null: the first). */
+  seal(draft: AuditDraft, head: ChainHead | null): AuditEvent {
+    return sealEvent(draft, head, this.deps.key);
+  }
+
+  /**
+   * Runs `perform`, which commits a change atomically and may run the change more than once (a transaction
+   * retries); every run passes what it sealed through `track`. Emits the committed event, then returns the
+   * committed result. Errors: the change's own (rules) and the store's, unchanged, when the change did not
+   * commit.
+   */
+  async commit<T>(
+    inferenceId: string,
+    perform: (track: (sealed: Sealed<T>) => Sealed<T>) => Promise<Sealed<T>>,
+  ): Promise<T> {
+    const attempts = new Map<string, Sealed<T>>();
+    const track = (sealed: Sealed<T>) => {
+      if (sealed.event) attempts.set(sealed.event.hash, sealed);
+      return sealed;
+    };
+    let committed: Sealed<T>;
+    try {
+      committed = await perform(track);
+    } catch (error) {
+      // Nothing was sealed, so nothing was written: the error is the answer.
+      if (attempts.size === 0) throw error;
+      const landed = await this.resolveAmbiguous(inferenceId, attempts, error);
+      if (!landed) throw error;
+      committed = landed;
+    }
+    if (committed.event) await this.emit(committed.event);
+    return committed.result;
+  }
+
+  /** Seals and emits an event that joins no chain (a read, a replay, a failure with no stored state). */
+  async record(draft: AuditDraft): Promise<AuditEvent> {
+    const event = sealStandalone(draft, this.deps.key);
+    await this.emit(event);
+    return event;
+  }
+
+  /**
+   * Writes an event to the sink. A sink failure never changes the caller's answer (the decision stands and
+   * the ledger holds its chain head, so `audit:completeness` finds the gap); it is logged at ERROR, which
+   * an alert counts.
+   */
+  async emit(event: AuditEvent): Promise<void> {
+    try {
+      await this.deps.sink.write(event);
+    } catch (e) {
+      this.deps.warn('audit sink write failed', {
+        eventId: event.eventId,
+        eventType: event.eventType,
+        inferenceId: event.inferenceId,
+        // The name only: a message may quote data we must not log.
+        error: e instanceof Error ? e.name : typeof e,
+      });
+    }
+  }
+
+  /** The run whose event the stored head names, if the change did commit after all; else null. */
+  private async resolveAmbiguous<T>(
+    inferenceId: string,
+    attempts: ReadonlyMap<string, Sealed<T>>,
+    error: unknown,
+  ): Promise<Sealed<T> | null> {
+    let head: ChainHead | null;
+    try {
+      head = await this.deps.heads.readHead(inferenceId);
+    } catch {
+      this.deps.warn('audited commit outcome unknown: the chain head could not be read back', {
+        inferenceId,
+        error: isGatewayError(error) ? error.kind : error instanceof Error ? error.name : typeof error,
+      });
+      return null;
+    }
+    const mine = head ? attempts.get(head.hash) : undefined;
+    return mine && mine.event?.eventId === head?.eventId ? mine : null;
+  }
+}

@@ -1,0 +1,301 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { Firestore } from '@google-cloud/firestore';
+import { FirestoreInferenceStore } from '../../functions/src/adapters/firestore/firestoreInferenceStore.js';
+import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
+import { createProviderClients } from '../../functions/src/adapters/providers/createProviderClients.js';
+import { AuditTrail } from '../../functions/src/core/audit/auditTrail.js';
+import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
+import type { AuditEvent } from '../../functions/src/core/audit/events.js';
+import {
+  DependencyUnavailableError,
+  isRequestInProgressError,
+  LeaseLostError,
+} from '../../functions/src/core/errors.js';
+import { IdempotencyLedger } from '../../functions/src/core/idempotency/ledger.js';
+import type { InferenceStore } from '../../functions/src/core/inference/inference.js';
+import { InferenceService } from '../../functions/src/core/inference/inferenceService.js';
+import { ProviderRouter } from '../../functions/src/core/routing/router.js';
+import {
+  bearer,
+  type ModelServerControl,
+  medicationNote,
+  startModelServers,
+  startTestGateway,
+  type TestGateway,
+  testConfig,
+  uniqueTenant,
+} from '../support/gatewayHarness.js';
+
+/**
+ * The hot path's cost in Firestore operations, by request kind, and what an instance does past its
+ * capacity. Counted at the SDK's entry points (each one RPC: a create or a batch is one Commit, a get one
+ * BatchGetDocuments), so a change that adds a round trip to a request shows here, not only in a benchmark.
+ */
+
+type Counts = Record<string, number>;
+
+/**
+ * Counts the Firestore RPCs of this process while `work` runs, by method (commit, batchGetDocuments,
+ * beginTransaction, ...). Every call of the SDK reaches the backend through `request` (unary) or
+ * `requestStream` (streaming reads): the one funnel that sees each round trip exactly once.
+ */
+async function countOperations(work: () => Promise<unknown>): Promise<Counts> {
+  const counts: Counts = {};
+  const proto = Firestore.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const originals = { request: proto.request!, requestStream: proto.requestStream! };
+  for (const name of ['request', 'requestStream'] as const) {
+    const original = originals[name];
+    proto[name] = function (this: unknown, method: unknown, ...rest: unknown[]) {
+      counts[String(method)] = (counts[String(method)] ?? 0) + 1;
+      return original.call(this, method, ...rest);
+    };
+  }
+  try {
+    await work();
+  } finally {
+    proto.request = originals.request;
+    proto.requestStream = originals.requestStream;
+  }
+  return counts;
+}
+
+describe('the inference hot path: Firestore round trips per request kind (emulator)', () => {
+  let models: { a: ModelServerControl; b: ModelServerControl; close(): Promise<void> };
+  let gw: TestGateway;
+  const tenant = uniqueTenant();
+  const body = (text = medicationNote) => JSON.stringify({ task: 'medication-extraction', input: { text } });
+  const post = (key: string, text?: string) =>
+    gw.api
+      .post('/v1/inferences')
+      .set('Authorization', bearer(tenant, 'clinician', 'alice'))
+      .set('Content-Type', 'application/json')
+      .set('Idempotency-Key', key)
+      .send(body(text));
+
+  before(async () => {
+    models = await startModelServers();
+    // The breakers' background reads and flushes are not part of any request: out of the way here.
+    gw = startTestGateway(testConfig(models, { BREAKER_REFRESH_MS: '600000', BREAKER_FLUSH_MS: '600000' }));
+    await post(randomUUID()); // warm: clients, connections, the breakers' first read
+  });
+  after(async () => {
+    await gw.close();
+    await models.close();
+  });
+  beforeEach(async () => {
+    await models.a.reset();
+    await models.b.reset();
+  });
+
+  it('a new key: one commit to claim (conditional create), one commit to complete (batch with a precondition)', async () => {
+    let status = 0;
+    const counts = await countOperations(async () => {
+      status = (await post(randomUUID())).status;
+    });
+    assert.equal(status, 200);
+    assert.deepEqual(counts, { commit: 2 });
+  });
+
+  it('a replay: the failed create and one read; no model call', async () => {
+    const key = randomUUID();
+    assert.equal((await post(key)).status, 200);
+    let res: Awaited<ReturnType<typeof post>> | undefined;
+    const counts = await countOperations(async () => {
+      res = await post(key);
+    });
+    assert.equal(res?.headers['idempotent-replayed'], 'true');
+    assert.deepEqual(counts, { commit: 1, batchGetDocuments: 1 });
+    assert.equal((await models.a.stats()).requests, 1);
+  });
+
+  it('409 while in progress and 422 for another body: the failed create and one read each', async () => {
+    await models.a.setBehaviour({ latencyMs: 400 });
+    const key = randomUUID();
+    const first = post(key).then((r) => r); // supertest sends on then()
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    let during: Awaited<ReturnType<typeof post>> | undefined;
+    const busy = await countOperations(async () => {
+      during = await post(key);
+    });
+    assert.equal(during?.status, 409);
+    assert.deepEqual(busy, { commit: 1, batchGetDocuments: 1 });
+    assert.equal((await first).status, 200);
+
+    let reused: Awaited<ReturnType<typeof post>> | undefined;
+    const other = await countOperations(async () => {
+      reused = await post(key, 'Aspirin 81 mg daily.');
+    });
+    assert.equal(reused?.status, 422);
+    assert.deepEqual(other, { commit: 1, batchGetDocuments: 1 });
+  });
+
+  it('503 with every provider failing: the claim, then its owner-checked release (a read and a commit)', async () => {
+    await models.a.setBehaviour({ failRate: 1, failStatus: 500 });
+    await models.b.setBehaviour({ failRate: 1, failStatus: 500 });
+    let status = 0;
+    const counts = await countOperations(async () => {
+      status = (await post(randomUUID())).status;
+    });
+    assert.equal(status, 503);
+    assert.deepEqual(counts, { commit: 2, batchGetDocuments: 1 });
+  });
+});
+
+describe('an instance over its capacity sheds load at once (emulator)', () => {
+  let models: { a: ModelServerControl; b: ModelServerControl; close(): Promise<void> };
+  let gw: TestGateway;
+  const tenant = uniqueTenant();
+  const post = (key: string) =>
+    gw.api
+      .post('/v1/inferences')
+      .set('Authorization', bearer(tenant, 'clinician', 'alice'))
+      .set('Content-Type', 'application/json')
+      .set('Idempotency-Key', key)
+      .send(JSON.stringify({ task: 'medication-extraction', input: { text: medicationNote } }));
+
+  before(async () => {
+    models = await startModelServers();
+    gw = startTestGateway(testConfig(models, { MAX_CONCURRENT_REQUESTS: '2' }));
+  });
+  after(async () => {
+    await gw.close();
+    await models.close();
+  });
+
+  it('answers 503 + Retry-After past the configured concurrency, claims nothing, and serves the retry', async () => {
+    await models.a.setBehaviour({ latencyMs: 500 });
+    const keys = Array.from({ length: 5 }, () => randomUUID());
+    const answers = await Promise.all(keys.map((key) => post(key)));
+    const accepted = answers.filter((r) => r.status === 200);
+    const shed = answers.filter((r) => r.status === 503);
+    assert.equal(accepted.length, 2);
+    assert.equal(shed.length, 3);
+    for (const r of shed) {
+      assert.equal(r.headers['retry-after'], '1');
+      assert.match(r.headers['content-type'] ?? '', /^application\/problem\+json/);
+      assert.equal(r.body.type, 'tag:clinical-ai-gateway,2026:problems/overloaded');
+    }
+    assert.equal((await models.a.stats()).requests, 2, 'shed requests never reach a model');
+    await models.a.setBehaviour({ latencyMs: 0 });
+    // A shed key was never claimed: its retry runs anew.
+    const retried = await post(keys[answers.findIndex((r) => r.status === 503)]!);
+    assert.equal(retried.status, 200);
+    assert.equal(retried.headers['idempotent-replayed'], undefined);
+  });
+
+  it('always answers the health check', async () => {
+    assert.equal((await gw.api.get('/healthz')).status, 200);
+  });
+});
+
+describe('the audited completion: ambiguous commits and lost leases (emulator)', () => {
+  let models: { a: ModelServerControl; b: ModelServerControl; close(): Promise<void> };
+  let db: Firestore;
+  const tenant = uniqueTenant();
+
+  before(async () => {
+    models = await startModelServers();
+    db = new Firestore({
+      projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'demo-clinical-gateway-test',
+      ignoreUndefinedProperties: true,
+    });
+  });
+  after(async () => {
+    await db.terminate();
+    await models.close();
+  });
+
+  /** An inference service on the emulator whose completion store misbehaves as `wrap` says. */
+  function service(wrap: (store: InferenceStore) => InferenceStore) {
+    const config = testConfig(models);
+    const events: AuditEvent[] = [];
+    const real = new FirestoreInferenceStore(db);
+    const store = wrap(real);
+    const trail = new AuditTrail({
+      sink: { write: async (e) => void events.push(e) },
+      key: DEV_CHAIN_KEY,
+      heads: real,
+      warn: () => undefined,
+    });
+    const ledger = new IdempotencyLedger(new FirestoreLedgerStore(db), { ttlMs: 3_600_000, leaseMs: 30_000 });
+    const svc = new InferenceService({
+      ledger,
+      store,
+      router: new ProviderRouter({
+        clients: createProviderClients(config.routing, { project: config.project }),
+        breakers: {
+          admit: async () => ({ allowed: true, state: 'closed', probe: false }),
+          recordOutcome: () => undefined,
+        },
+      }),
+      routing: config.routing,
+      trail,
+      auditHmacKey: 'k'.repeat(32),
+      gatewayVersion: 'test',
+      reviewSampleRate: 0,
+      reviewOutbox: { deliver: async () => true },
+    });
+    const principal = { tenant, subject: 'alice', roles: ['clinician' as const] };
+    const create = (key: string) =>
+      svc.create(
+        principal,
+        key,
+        `fp-${key}`,
+        { task: 'medication-extraction', input: { text: medicationNote } },
+        {
+          trace: null,
+        },
+      );
+    return { create, events, real };
+  }
+
+  it('a commit that applied but answered UNAVAILABLE is a success: the completed event, not a failure', async () => {
+    const { create, events, real } = service((store) => ({
+      readHead: (id) => store.readHead(id),
+      getInference: (id) => store.getInference(id),
+      commitCompletion: async (input) => {
+        await store.commitCompletion(input);
+        throw Object.assign(new Error('14 UNAVAILABLE: connection reset'), { code: 14 });
+      },
+    }));
+    const answer = await create(randomUUID());
+    assert.equal(answer.status, 200);
+    assert.deepEqual(
+      events.map((e) => e.eventType),
+      ['inference.completed'],
+    );
+    const stored = await real.getInference(answer.inferenceId);
+    assert.equal(stored?.auditHead.eventId, events[0]!.eventId);
+  });
+
+  it('a commit that did not apply stays a failure: inference.failed, the key released', async () => {
+    const { create, events } = service((store) => ({
+      readHead: (id) => store.readHead(id),
+      getInference: (id) => store.getInference(id),
+      commitCompletion: async () => {
+        throw new DependencyUnavailableError('inference store');
+      },
+    }));
+    await assert.rejects(create(randomUUID()));
+    assert.deepEqual(
+      events.map((e) => [e.eventType, e.decision?.failureReason]),
+      [['inference.failed', 'dependency_unavailable']],
+    );
+  });
+
+  it('a holder that lost its lease still audits the provider call it made (lease_lost), and answers 409', async () => {
+    const { create, events } = service((store) => ({
+      readHead: (id) => store.readHead(id),
+      getInference: (id) => store.getInference(id),
+      commitCompletion: async () => {
+        throw new LeaseLostError();
+      },
+    }));
+    await assert.rejects(create(randomUUID()), (e) => isRequestInProgressError(e));
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.eventType, 'inference.failed');
+    assert.equal(events[0]!.decision?.failureReason, 'lease_lost');
+    assert.equal(events[0]!.decision?.routing?.attempts[0]?.outcome, 'success');
+  });
+});
