@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
 import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
 
@@ -341,5 +342,32 @@ describe('quality sampling (REVIEW_SAMPLE_RATE=1): confident outputs are answere
     assert.deepEqual(final.output, corrected);
     assert.equal(final.review.state, 'edited');
     assert.equal(final.completedAt, res.body.completedAt, 'it was completed when first answered');
+  });
+
+  it('a replay after a review never shows what the reviewer withdrew: same status, current representation', async () => {
+    await models.a.setBehaviour({ confidence: 0.95 });
+    const key = randomUUID();
+    const res = await submit(h, tenant, {}, key);
+    assert.equal(res.status, 200);
+    assert.ok(res.body.output);
+    await h.takenIn(res.body.id);
+    const queue = await h.reviewer.get('/v1/reviews').set('Authorization', reviewerOf(tenant));
+    const item = queue.body.items.find((i: { inferenceId: string }) => i.inferenceId === res.body.id);
+    await h.reviewer.post(`/v1/reviews/${item.id}/claim`).set('Authorization', reviewerOf(tenant));
+    const decided = await h.reviewer
+      .post(`/v1/reviews/${item.id}/decision`)
+      .set('Authorization', reviewerOf(tenant))
+      .set('Content-Type', 'application/json')
+      .send({ action: 'reject', reasonCode: 'unsafe' });
+    assert.equal(decided.status, 200);
+
+    const replay = await submit(h, tenant, {}, key);
+    assert.equal(replay.status, 200, 'the status first answered');
+    assert.equal(replay.headers['idempotent-replayed'], 'true');
+    assert.equal(replay.body.id, res.body.id);
+    assert.equal(replay.body.status, 'rejected');
+    assert.equal(replay.body.output, null);
+    assert.equal(replay.body.review.state, 'rejected');
+    assert.equal((await models.a.stats()).requests, 1, 'a replay never calls a model');
   });
 });

@@ -29,6 +29,8 @@ describe('gateway parts per function', () => {
       'alice@hospital.example': { tenant: 'st-marys', roles: ['clinician'] },
     }),
     AUDIT_HMAC_KEY: 'a-production-like-key-of-enough-length',
+    AUDIT_CHAIN_KEY: 'a-production-like-chain-key-of-enough-length',
+    AUDIT_CHAIN_KEY_ID: 'v1',
     ROUTING_CONFIG: JSON.stringify(routing),
     REVIEW_JOBS_URL: 'https://review-jobs.example.run.app',
     TASKS_SERVICE_ACCOUNT: 'tasks@demo-parts.iam.gserviceaccount.com',

@@ -7,6 +7,8 @@ const production = {
   AUTH_AUDIENCE: 'https://inference.example.org',
   AUTH_PRINCIPALS: '{"a@example.org":{"tenant":"t","roles":["clinician"]}}',
   AUDIT_HMAC_KEY: 'k'.repeat(32),
+  AUDIT_CHAIN_KEY: 'c'.repeat(40),
+  AUDIT_CHAIN_KEY_ID: 'v1',
   REVIEW_JOBS_URL: 'https://europe-west4-clinical-prod.cloudfunctions.net/review-jobs',
   TASKS_SERVICE_ACCOUNT: 'gw-review-tasks@clinical-prod.iam.gserviceaccount.com',
 };
@@ -63,7 +65,30 @@ describe('review settings (config.ts)', () => {
       { GATEWAY_ENV: 'local', TASKS_SERVICE_ACCOUNT: 'tasks' },
       /TASKS_SERVICE_ACCOUNT/,
     ],
+    [
+      // local-a then local-b at 2 s each, plus the commit margin: 9 s. A lease of 8 s would let a retry
+      // take the key over while the first holder still waits on the fallback, and call a model twice.
+      'an idempotency lease shorter than the provider chain can take',
+      { GATEWAY_ENV: 'local', IDEMPOTENCY_LEASE_SECONDS: '8' },
+      /IDEMPOTENCY_LEASE_SECONDS.*medication-extraction/,
+    ],
+    [
+      'a chain key without its key id',
+      { GATEWAY_ENV: 'local', AUDIT_CHAIN_KEY: 'k'.repeat(40) },
+      /AUDIT_CHAIN_KEY_ID/,
+    ],
+    [
+      'the development chain key id outside local runs',
+      { GATEWAY_ENV: 'local', AUDIT_CHAIN_KEY: 'k'.repeat(40), AUDIT_CHAIN_KEY_ID: 'dev' },
+      /AUDIT_CHAIN_KEY_ID/,
+    ],
   ];
+  it('accepts a lease that covers the chain', () => {
+    assert.equal(
+      loadConfig({ GATEWAY_ENV: 'local', IDEMPOTENCY_LEASE_SECONDS: '9' }).idempotency.leaseMs,
+      9_000,
+    );
+  });
   for (const [what, env, names] of refused) {
     it(`refuses ${what}, naming the variable`, () => {
       assert.throws(
