@@ -11,23 +11,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from '@cdktf/hcl2json';
 import type { Firestore } from '@google-cloud/firestore';
-import { LoggingAuditSink } from '../../functions/src/adapters/audit/loggingAuditSink.js';
 import { FirestoreBreakerStore } from '../../functions/src/adapters/firestore/firestoreBreakerStore.js';
 import { collections, ttlFields } from '../../functions/src/adapters/firestore/firestoreClient.js';
 import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
 import { FirestoreOutboxStore } from '../../functions/src/adapters/firestore/firestoreOutboxStore.js';
 import { createLogger } from '../../functions/src/adapters/logging/structuredLog.js';
 import { loadConfig } from '../../functions/src/config.js';
-import { sealStandalone } from '../../functions/src/core/audit/chain.js';
-import {
-  AUDIT_LABEL,
-  AUDIT_SCHEMA_VERSION,
-  type AuditEvent,
-  type AuditEventType,
-  auditEventTypes,
-} from '../../functions/src/core/audit/events.js';
+import { AUDIT_LABEL, type AuditEventType, auditEventTypes } from '../../functions/src/core/audit/events.js';
 import { IdempotencyLedger } from '../../functions/src/core/idempotency/ledger.js';
-import { fieldOf, type LogEntry, logEntryFromStdout, matchesLoggingFilter } from './loggingFilter.js';
+import { auditEvent, entryOf, PROJECT } from './checks.js';
+import { fieldOf, logEntryFromStdout, matchesLoggingFilter } from './loggingFilter.js';
 import {
   type Body,
   block,
@@ -44,7 +37,6 @@ import {
   type TerraformModule,
 } from './terraformModule.js';
 
-const PROJECT = 'acme-clinical-prod';
 const auditStream = JSON.parse(
   readFileSync(new URL('../../functions/src/core/audit/auditStream.json', import.meta.url), 'utf8'),
 ) as { labelKey: string; labelValue: string; bigQueryTable: string; bigQueryLogTable: string };
@@ -745,50 +737,6 @@ function productionEnvironment(
     env[name] = match[1](match[0]!);
   }
   return env;
-}
-
-function auditEvent(eventType: AuditEventType): AuditEvent {
-  const breaker = eventType.startsWith('breaker.');
-  return sealStandalone({
-    schemaVersion: AUDIT_SCHEMA_VERSION,
-    eventId: `evt_${eventType}`,
-    eventType,
-    timestamp: '2026-03-01T12:00:00.000Z',
-    tenant: breaker ? 'system' : 'acme',
-    actor: breaker
-      ? { subject: 'gateway', tenant: 'system', role: 'system' }
-      : { subject: 'alice', tenant: 'acme', role: 'clinician' },
-    inferenceId: breaker ? null : 'inf_1',
-    gatewayVersion: 'test',
-    trace: null,
-    task: breaker ? null : 'clinical-summary',
-    decision: null,
-    review: null,
-    breaker: breaker
-      ? {
-          provider: 'openai',
-          from: 'closed',
-          to: 'open',
-          windowRequests: 40,
-          windowFailures: 10,
-          errorRate: 0.25,
-        }
-      : null,
-  });
-}
-
-/** The LogEntry Cloud Logging stores for `event` written by the code's audit sink on a function's stdout. */
-async function entryOf(event: AuditEvent, serviceName: string): Promise<LogEntry> {
-  const lines: string[] = [];
-  const sink = new LoggingAuditSink({
-    project: PROJECT,
-    toStdout: true,
-    file: null,
-    write: (l) => lines.push(l),
-  });
-  await sink.write(event);
-  assert.equal(lines.length, 1);
-  return logEntryFromStdout(lines[0]!, PROJECT, serviceName);
 }
 
 /** Resources granting `member` something, with the role. */
