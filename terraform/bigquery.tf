@@ -66,6 +66,10 @@ resource "google_bigquery_table" "audit_log" {
 
   lifecycle {
     prevent_destroy = true
+    # After creation the sink owns the columns: a new log field adds a column (schemas/audit_events_v1.md),
+    # which the next plan would want to drop or answer with a replacement that prevent_destroy refuses.
+    # The schema file seeds the table only; evolve it by adding fields, never by changing existing ones.
+    ignore_changes = [schema]
   }
 }
 
@@ -82,6 +86,14 @@ resource "google_bigquery_dataset_iam_member" "reader" {
   dataset_id = google_bigquery_dataset.audit.dataset_id
   role       = "roles/bigquery.dataViewer"
   member     = each.value
+}
+
+# A query is a job: without bigquery.jobs.create in the project, Data Viewer alone cannot run `npm run audit:*`.
+resource "google_project_iam_member" "audit_reader_job_user" {
+  for_each = toset(var.audit_readers)
+  project  = var.project_id
+  role     = "roles/bigquery.jobUser"
+  member   = each.value
 }
 
 # With CMEK, BigQuery's service agent must be able to use the key before the dataset exists.

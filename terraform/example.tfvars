@@ -1,5 +1,6 @@
 # Copy to terraform.tfvars (for a local plan) or upload to gs://STATE_BUCKET/config/terraform.tfvars (what
-# Cloud Build uses); see README "Deployment". Nothing here is secret: API keys live in Secret Manager.
+# Cloud Build uses); see docs/deployment.md. Nothing here is secret: keys live in Secret Manager, and only
+# the version numbers the functions mount are pinned here.
 
 project_id = "acme-clinical-ai-prod"
 region     = "us-central1"
@@ -36,8 +37,18 @@ routing_config = <<-JSON
 JSON
 
 provider_api_key_secrets = {
-  OPENAI_API_KEY = "openai-api-key"
-  VLLM_API_KEY   = "vllm-api-key"
+  OPENAI_API_KEY = { secret_id = "openai-api-key", version = 1 }
+  VLLM_API_KEY   = { secret_id = "vllm-api-key", version = 1 }
+}
+
+# Secret versions every function mounts; bump one after `gcloud secrets versions add` to rotate.
+audit_hmac_key_version  = 1
+audit_chain_key_version = 1
+webhook_secrets_version = 1
+
+# Where each tenant's callbackUrls may point (origins only: scheme, host, optional port).
+callback_allowed_origins = {
+  acme = ["https://ehr.acme-hospital.org"]
 }
 
 audit_readers         = ["group:clinical-ai-audit@acme-hospital.org"]

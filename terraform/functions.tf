@@ -24,6 +24,8 @@ locals {
     TASKS_LOCATION               = var.region
     DEADLINE_QUEUE               = google_cloud_tasks_queue.queue["review_deadlines"].name
     CALLBACK_QUEUE               = google_cloud_tasks_queue.queue["review_callbacks"].name
+    # Key id stamped on every sealed audit event; the verifier looks the key up by it (AUDIT_CHAIN_KEYS).
+    AUDIT_CHAIN_KEY_ID = local.audit_chain_key_id
     # review-jobs accepts OIDC tokens for this audience from these two accounts only.
     REVIEW_JOBS_URL           = local.function_urls["review_jobs"]
     JOBS_AUDIENCE             = local.function_urls["review_jobs"]
@@ -38,22 +40,45 @@ locals {
       local.managed_environment,
       # The ID-token audience this function accepts: its own URL.
       { AUTH_AUDIENCE = local.function_urls[key] },
+      # The same number as max_instance_request_concurrency below, so the code sheds load (503) at the
+      # concurrency Cloud Run routes to an instance instead of queueing past it.
+      { for name, value in { MAX_CONCURRENT_REQUESTS = tostring(local.function_sizing[key].concurrency) } : name => value if fn.sheds_load },
+      # Per-tenant callback origins: the inference API refuses other callbackUrls (422), review-jobs
+      # re-checks before sending. Not secret.
+      { for name, value in { CALLBACK_ALLOWED_ORIGINS = jsonencode(var.callback_allowed_origins) } : name => value if fn.checks_callbacks },
     )
   }
 
-  # Secrets mounted as environment variables, per function: the audit key where audit events are written,
-  # provider API keys where models are called. The accessor grants below are derived from this same map,
-  # so a secret is readable exactly by the functions that mount it.
+  # Secrets mounted as environment variables, per function, each at the numeric version its variable pins
+  # (never "latest": during a rotation every instance must hold the same key). The accessor grants below
+  # are derived from this same map, so a secret is readable exactly by the functions that mount it.
+  #   AUDIT_HMAC_KEY   pseudonymises prompts and edits in audit events (every function)
+  #   AUDIT_CHAIN_KEY  seals the audit hash chain; its key id is AUDIT_CHAIN_KEY_ID (every function)
+  #   provider keys    inference API only
+  #   WEBHOOK_SECRETS  per-tenant Standard Webhooks secrets; review-jobs only (it signs and sends callbacks)
   function_secrets = {
     for key, fn in local.functions : key => merge(
-      { for env_name, secret_id in { AUDIT_HMAC_KEY = google_secret_manager_secret.audit_hmac_key.secret_id } : env_name => secret_id if fn.writes_audit },
-      { for env_name, _ in var.provider_api_key_secrets : env_name => google_secret_manager_secret.provider_api_key[env_name].secret_id if fn.calls_models },
+      {
+        for env_name, secret in {
+          AUDIT_HMAC_KEY  = { secret = google_secret_manager_secret.audit_hmac_key.secret_id, version = var.audit_hmac_key_version }
+          AUDIT_CHAIN_KEY = { secret = google_secret_manager_secret.audit_chain_key.secret_id, version = var.audit_chain_key_version }
+        } : env_name => secret if fn.writes_audit
+      },
+      {
+        for env_name, provider_key in var.provider_api_key_secrets :
+        env_name => { secret = google_secret_manager_secret.provider_api_key[env_name].secret_id, version = provider_key.version } if fn.calls_models
+      },
+      {
+        for env_name, secret in {
+          WEBHOOK_SECRETS = { secret = google_secret_manager_secret.webhook_secrets.secret_id, version = var.webhook_secrets_version }
+        } : env_name => secret if fn.signs_callbacks
+      },
     )
   }
 
   secret_bindings = merge([
     for key, secrets in local.function_secrets : {
-      for env_name, secret_id in secrets : "${key}/${env_name}" => { function = key, env_name = env_name }
+      for env_name, _ in secrets : "${key}/${env_name}" => { function = key, env_name = env_name }
     }
   ]...)
 }
@@ -94,10 +119,18 @@ resource "google_cloudfunctions2_function" "function" {
       content {
         key        = secret_environment_variables.key
         project_id = var.project_id
-        secret     = secret_environment_variables.value
-        # New instances pick up a rotated value; rotation procedure in the README.
-        version = "latest"
+        secret     = secret_environment_variables.value.secret
+        # Pinned: a rotation is a new version plus a variable bump and an apply (docs/deployment.md).
+        version = tostring(secret_environment_variables.value.version)
       }
+    }
+  }
+
+  lifecycle {
+    # A callback origin that is one of our own functions would let a tenant aim callbacks at internal jobs.
+    precondition {
+      condition     = alltrue([for origin in flatten(values(var.callback_allowed_origins)) : !contains(values(local.function_urls), origin)])
+      error_message = "callback_allowed_origins must not name one of the gateway's own functions."
     }
   }
 

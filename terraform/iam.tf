@@ -50,10 +50,13 @@ locals {
     }
   ]...)
 
+  # What the Cloud Run functions docs list for a custom build service account
+  # (cloud.google.com/run/docs/configuring/services/build-service-account): Logs Writer and Artifact
+  # Registry Writer in the project; Storage Object Admin to fetch the source, granted on the source bucket
+  # only (google_storage_bucket_iam_member.builder_source below), not on every bucket of the project.
   builder_project_roles = toset([
     "roles/logging.logWriter",
     "roles/artifactregistry.writer",
-    "roles/storage.objectViewer",
   ])
 
   # run.invoker grants. Public functions: every AUTH_PRINCIPALS entry holding one of the function's
@@ -99,6 +102,12 @@ resource "google_project_iam_member" "function_builder" {
   project  = var.project_id
   role     = each.value
   member   = "serviceAccount:${google_service_account.function_builder.email}"
+}
+
+resource "google_storage_bucket_iam_member" "builder_source" {
+  bucket = google_storage_bucket.function_source.name
+  role   = "roles/storage.objectAdmin"
+  member = "serviceAccount:${google_service_account.function_builder.email}"
 }
 
 resource "google_cloud_run_service_iam_member" "invoker" {

@@ -3,8 +3,15 @@ locals {
   # the same file, so the sink filter and the log-based metrics can never drift from what the code writes.
   audit_stream = jsondecode(file("${path.module}/../functions/src/core/audit/auditStream.json"))
 
-  # Exactly the audit entries: stdout lines of our Cloud Run functions that carry the audit label.
-  audit_log_filter = "resource.type=\"cloud_run_revision\" AND labels.${local.audit_stream.labelKey}=\"${local.audit_stream.labelValue}\""
+  # Any entry carrying the audit label, whoever wrote it: excluded from the _Default bucket (logging.tf), so
+  # audit entries (model outputs, patient references) never sit in the 30-day operational logs.
+  audit_label_filter = "labels.${local.audit_stream.labelKey}=\"${local.audit_stream.labelValue}\""
+
+  # Exactly the audit entries: stdout lines of our four Cloud Run functions that carry the audit label. The
+  # log name and the services keep out entries that anyone holding logging.logWriter writes through the
+  # Logging API under another log or resource; the keyed hash chain (AUDIT_CHAIN_KEY) exposes the rest.
+  audit_services_filter = "resource.labels.service_name=(${join(" OR ", [for fn in local.functions : "\"${fn.name}\""])})"
+  audit_log_filter      = "resource.type=\"cloud_run_revision\" AND log_id(\"run.googleapis.com/stdout\") AND ${local.audit_services_filter} AND ${local.audit_label_filter}"
 
   # Recorded in every audit event (GATEWAY_VERSION): the package version plus the source archive's hash,
   # so an auditor can tell which build made a decision.
@@ -31,8 +38,11 @@ locals {
   # publishes to, queues it enqueues on, sizing) is derived from this map. To add a function, add an entry
   # and register its entry point in functions/src/index.ts.
   #   invoker_roles  AUTH_PRINCIPALS roles whose holders get run.invoker (public functions only)
-  #   writes_audit   mounts AUDIT_HMAC_KEY (config.ts requires it in production)
-  #   calls_models   mounts the provider API keys and, if routing uses Vertex AI, gets aiplatform.user
+  #   writes_audit     mounts AUDIT_HMAC_KEY and AUDIT_CHAIN_KEY (config.ts requires them in production)
+  #   calls_models     mounts the provider API keys and, if routing uses Vertex AI, gets aiplatform.user
+  #   sheds_load       gets MAX_CONCURRENT_REQUESTS = its max_instance_request_concurrency
+  #   checks_callbacks gets CALLBACK_ALLOWED_ORIGINS (accepts or sends callbackUrl)
+  #   signs_callbacks  mounts WEBHOOK_SECRETS (sends the callbacks, signed per tenant)
   functions = {
     inference_api = {
       name               = "inference-api"
@@ -43,6 +53,9 @@ locals {
       invoker_roles      = ["clinician", "admin"]
       writes_audit       = true
       calls_models       = true
+      sheds_load         = true
+      checks_callbacks   = true
+      signs_callbacks    = false
       publishes          = ["review_requests"]
       enqueues           = []
       # ~17 req/s on average, each holding a request slot for the model call (about 1-3 s): about 50 in
@@ -60,6 +73,9 @@ locals {
       invoker_roles      = ["reviewer", "admin"]
       writes_audit       = true
       calls_models       = false
+      sheds_load         = true
+      checks_callbacks   = false
+      signs_callbacks    = false
       publishes          = []
       enqueues           = ["review_callbacks"]
       sizing             = { min_instances = 1, max_instances = 10, concurrency = 40, cpu = "1", memory = "512Mi", timeout_seconds = 60 }
@@ -73,6 +89,9 @@ locals {
       invoker_roles      = []
       writes_audit       = true
       calls_models       = false
+      sheds_load         = false
+      checks_callbacks   = false
+      signs_callbacks    = false
       publishes          = []
       enqueues           = ["review_deadlines"]
       # One warm instance: a review item must be listed within 5 s of the 202 (API contract), which a cold
@@ -88,6 +107,9 @@ locals {
       invoker_roles      = []
       writes_audit       = true
       calls_models       = false
+      sheds_load         = false
+      checks_callbacks   = true
+      signs_callbacks    = true
       publishes          = ["review_requests", "review_escalations"]
       enqueues           = ["review_deadlines", "review_callbacks"]
       sizing             = { min_instances = 0, max_instances = 10, concurrency = 20, cpu = "1", memory = "512Mi", timeout_seconds = 300 }

@@ -1,5 +1,17 @@
-# Audit entries (local.audit_log_filter: the label the code writes, read from auditStream.json) go to the
-# BigQuery audit dataset; two log-based metrics count the audit events operators are alerted on.
+# Audit entries (local.audit_log_filter: the label the code writes, read from auditStream.json, on the four
+# functions' stdout log) go to the BigQuery audit dataset and nowhere else: the _Default sink excludes every
+# entry with the audit label, so model outputs and patient references never reach the _Default bucket
+# (30 days, readable by anyone with roles/logging.viewer). Two log-based metrics count the audit events
+# operators are alerted on; see below why the exclusion does not blind them.
+
+# An exclusion created through the exclusions API applies to the project's _Default sink (LogExclusion:
+# "filtered out by a sink"); the _Required sink cannot exclude anything and never sees these entries.
+resource "google_logging_project_exclusion" "audit_from_default" {
+  project     = var.project_id
+  name        = "clinical-ai-audit-not-in-default"
+  description = "Audit entries (PHI) go only to the audit dataset (sink clinical-ai-audit-to-bigquery), never to the _Default log bucket."
+  filter      = local.audit_label_filter
+}
 
 resource "google_logging_project_sink" "audit" {
   project                = var.project_id
@@ -16,6 +28,10 @@ resource "google_logging_project_sink" "audit" {
   depends_on = [google_bigquery_table.audit_log]
 }
 
+# Project-scoped user-defined metrics (no bucket_name) are computed from every entry the Logging API
+# receives, before sinks and their exclusions (cloud.google.com/logging/docs/logs-based-metrics), so they
+# keep counting audit events that no longer reach _Default. A bucket-scoped metric would see nothing: the
+# policy tests forbid bucket_name here. They read only the index's provider/task columns, no clinical text.
 locals {
   # Audit event types (core/audit/events.ts `auditEventTypes`) that get a counter and an alert; each counter
   # is split by one column of the event's index (core/audit/auditIndex.ts, written as jsonPayload.audit).

@@ -16,6 +16,15 @@ locals {
   notification_channels = concat(var.alert_notification_channels, [for c in google_monitoring_notification_channel.email : c.id])
 }
 
+# A log-based metric is not visible to Cloud Monitoring at once: an alert policy that filters on one created
+# in the same apply is refused with 404 for up to ten minutes (hashicorp/terraform-provider-google#11102).
+# The policies read the metric names through this resource, so they wait for it; it sleeps only when a
+# metric is new (its triggers change), not on every apply.
+resource "time_sleep" "log_metrics_visible" {
+  create_duration = "600s"
+  triggers        = { for key, metric in google_logging_metric.audit_event : key => metric.name }
+}
+
 resource "google_monitoring_alert_policy" "breaker_opened" {
   project               = var.project_id
   display_name          = "Gateway: provider circuit breaker opened"
@@ -26,7 +35,7 @@ resource "google_monitoring_alert_policy" "breaker_opened" {
   conditions {
     display_name = "breaker.opened audit events"
     condition_threshold {
-      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.audit_event["breaker_opened"].name}\" AND resource.type=\"cloud_run_revision\""
+      filter          = "metric.type=\"logging.googleapis.com/user/${time_sleep.log_metrics_visible.triggers["breaker_opened"]}\" AND resource.type=\"cloud_run_revision\""
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "0s"
@@ -58,7 +67,7 @@ resource "google_monitoring_alert_policy" "review_overdue" {
   conditions {
     display_name = "review.escalated audit events (a review passed its SLA)"
     condition_threshold {
-      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.audit_event["review_escalated"].name}\" AND resource.type=\"cloud_run_revision\""
+      filter          = "metric.type=\"logging.googleapis.com/user/${time_sleep.log_metrics_visible.triggers["review_escalated"]}\" AND resource.type=\"cloud_run_revision\""
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "0s"
@@ -121,9 +130,26 @@ resource "google_monitoring_alert_policy" "dead_letters" {
     }
   }
 
+  conditions {
+    display_name = "a dead letter has waited more than a day"
+    condition_threshold {
+      filter          = "metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.type=\"pubsub_subscription\" AND resource.label.subscription_id=\"${google_pubsub_subscription.review_dead_letter.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 86400
+      duration        = "0s"
+      aggregations {
+        alignment_period   = "300s"
+        per_series_aligner = "ALIGN_MAX"
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
   documentation {
     mime_type = "text/markdown"
-    content   = "A review request failed every delivery to review-intake and is held in the dead-letter subscription: a pending inference has no review item. Fix the cause (review-intake logs), then replay: README \"Dead letters\"."
+    content   = "A review request failed every delivery to review-intake and is held in the dead-letter subscription: a pending inference has no review item. Fix the cause (review-intake logs), then replay (docs/deployment.md, \"Dead letters\"). Dead letters are deleted after 31 days."
   }
 }
 

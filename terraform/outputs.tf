@@ -53,8 +53,15 @@ output "audit_sink_writer_identity" {
 }
 
 output "secrets_to_fill" {
-  description = "Secret Manager secrets an operator must give a value (once) before the functions can start."
-  value       = concat([google_secret_manager_secret.audit_hmac_key.secret_id], [for s in google_secret_manager_secret.provider_api_key : s.secret_id])
+  description = "Secret Manager secret => the version the functions mount; each must exist (gcloud secrets versions add) before the functions can start."
+  value = merge(
+    {
+      (google_secret_manager_secret.audit_hmac_key.secret_id)  = var.audit_hmac_key_version
+      (google_secret_manager_secret.audit_chain_key.secret_id) = var.audit_chain_key_version
+      (google_secret_manager_secret.webhook_secrets.secret_id) = var.webhook_secrets_version
+    },
+    { for env_name, s in var.provider_api_key_secrets : google_secret_manager_secret.provider_api_key[env_name].secret_id => s.version },
+  )
 }
 
 output "function_source_object" {

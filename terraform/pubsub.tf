@@ -28,6 +28,8 @@ resource "google_project_service_identity" "pubsub" {
 
 locals {
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  # The longest a subscription may keep a message: 31 days.
+  pubsub_max_retention = "2678400s"
 }
 
 resource "google_pubsub_subscription" "review_intake" {
@@ -35,6 +37,8 @@ resource "google_pubsub_subscription" "review_intake" {
   name                 = local.subscriptions.review_intake
   topic                = google_pubsub_topic.topic["review_requests"].id
   ack_deadline_seconds = local.function_sizing["review_intake"].timeout_seconds
+  # An undelivered clinical review request is kept as long as Pub/Sub allows (31 days), not the default 7.
+  message_retention_duration = local.pubsub_max_retention
 
   push_config {
     # The path names the topic so the Functions Framework sets the CloudEvent's source correctly.
@@ -58,15 +62,23 @@ resource "google_pubsub_subscription" "review_intake" {
   expiration_policy {
     ttl = "" # never expires, however quiet the topic
   }
+
+  lifecycle {
+    precondition {
+      condition     = local.function_sizing["review_intake"].timeout_seconds >= 10 && local.function_sizing["review_intake"].timeout_seconds <= 600
+      error_message = "review-intake's timeout is the push subscription's ack deadline, which Pub/Sub bounds to 10-600 s."
+    }
+  }
 }
 
-# Dead letters are kept here until an operator looks at them (the dead-letter alert fires meanwhile).
+# Dead letters are kept here until an operator looks at them, for the longest Pub/Sub allows (31 days); the
+# dead-letter alert fires at once, and again when one has waited a day.
 resource "google_pubsub_subscription" "review_dead_letter" {
   project                    = var.project_id
   name                       = local.subscriptions.review_dead_letter
   topic                      = google_pubsub_topic.topic["review_dead_letter"].id
   ack_deadline_seconds       = 60
-  message_retention_duration = "604800s"
+  message_retention_duration = local.pubsub_max_retention
   retain_acked_messages      = true
   expiration_policy {
     ttl = ""

@@ -26,5 +26,12 @@ resource "google_cloud_scheduler_job" "sweep_review_outbox" {
     }
   }
 
+  lifecycle {
+    precondition {
+      condition     = local.function_sizing["review_jobs"].timeout_seconds >= 15 && local.function_sizing["review_jobs"].timeout_seconds <= 1800
+      error_message = "review-jobs' timeout is the Scheduler attempt deadline, which Cloud Scheduler bounds to 15-1800 s for HTTP targets."
+    }
+  }
+
   depends_on = [google_project_service.service, google_cloud_run_service_iam_member.invoker]
 }

@@ -80,22 +80,85 @@ variable "routing_config" {
 }
 
 variable "provider_api_key_secrets" {
-  description = "Provider API keys: environment variable the routing config's apiKeyEnv names => Secret Manager secret id, e.g. { OPENAI_API_KEY = \"openai-api-key\" }. Terraform creates the secrets (empty); an operator adds each value once. Mounted into the inference API only."
-  type        = map(string)
-  default     = {}
+  description = "Provider API keys: environment variable the routing config's apiKeyEnv names => { secret_id, version }, e.g. { OPENAI_API_KEY = { secret_id = \"openai-api-key\", version = 1 } }. Terraform creates the secrets (empty); an operator adds each value; the inference API (only) mounts the pinned version."
+  type = map(object({
+    secret_id = string
+    version   = number
+  }))
+  default = {}
   validation {
     condition = alltrue([
-      for env_name, secret_id in var.provider_api_key_secrets :
-      can(regex("^[A-Z][A-Z0-9_]*$", env_name)) && can(regex("^[A-Za-z0-9_-]{1,255}$", secret_id))
+      for env_name, s in var.provider_api_key_secrets :
+      can(regex("^[A-Z][A-Z0-9_]*$", env_name)) && can(regex("^[A-Za-z0-9_-]{1,255}$", s.secret_id)) && s.version >= 1 && floor(s.version) == s.version
     ])
-    error_message = "Keys must be environment variable names (A-Z, 0-9, _), values Secret Manager secret ids (letters, digits, _ and -)."
+    error_message = "Keys must be environment variable names (A-Z, 0-9, _); secret_id a Secret Manager secret id (letters, digits, _ and -); version a secret version number (1, 2, ...), never latest."
   }
 }
 
 variable "audit_hmac_key_secret_id" {
-  description = "Secret Manager secret holding AUDIT_HMAC_KEY (at least 16 characters; key of the audit hash chain). Terraform creates it empty; an operator adds the value once."
+  description = "Secret Manager secret holding AUDIT_HMAC_KEY (at least 16 characters; pseudonymises prompts and edits in audit events). Terraform creates it empty; an operator adds the value."
   type        = string
   default     = "audit-hmac-key"
+}
+
+variable "audit_hmac_key_version" {
+  description = "Version of the audit-hmac-key secret every function mounts (a number: pinned, so all instances hash alike). Rotation: docs/deployment.md."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.audit_hmac_key_version >= 1 && floor(var.audit_hmac_key_version) == var.audit_hmac_key_version
+    error_message = "audit_hmac_key_version must be a secret version number (1, 2, ...)."
+  }
+}
+
+variable "audit_chain_key_secret_id" {
+  description = "Secret Manager secret holding AUDIT_CHAIN_KEY, the HMAC key that seals the audit hash chain. Terraform creates it empty; an operator adds the value. The audit readers may read it (audit:verify)."
+  type        = string
+  default     = "audit-chain-key"
+}
+
+variable "audit_chain_key_version" {
+  description = "Version of the audit-chain-key secret every function mounts; also the key id AUDIT_CHAIN_KEY_ID = \"v<version>\" stamped on each sealed event. Keep old versions enabled: verification needs them."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.audit_chain_key_version >= 1 && floor(var.audit_chain_key_version) == var.audit_chain_key_version
+    error_message = "audit_chain_key_version must be a secret version number (1, 2, ...)."
+  }
+}
+
+variable "webhook_secrets_secret_id" {
+  description = "Secret Manager secret holding WEBHOOK_SECRETS: JSON { tenant: \"whsec_<base64>\" }, the Standard Webhooks signing secret of each tenant's callbacks. Mounted into review-jobs only."
+  type        = string
+  default     = "webhook-secrets"
+}
+
+variable "webhook_secrets_version" {
+  description = "Version of the webhook-secrets secret review-jobs mounts. A tenant's secret rotates by adding a version with the new value and bumping this."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.webhook_secrets_version >= 1 && floor(var.webhook_secrets_version) == var.webhook_secrets_version
+    error_message = "webhook_secrets_version must be a secret version number (1, 2, ...)."
+  }
+}
+
+variable "callback_allowed_origins" {
+  description = "CALLBACK_ALLOWED_ORIGINS: tenant => origins its callbackUrls may point at, e.g. { acme = [\"https://ehr.acme-hospital.org\"] }. A callbackUrl elsewhere is refused (422). Passed to the inference API and review-jobs; not secret."
+  type        = map(list(string))
+  default     = {}
+  validation {
+    condition = alltrue(flatten([
+      for tenant, origins in var.callback_allowed_origins : [
+        for origin in origins : can(regex("^https://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?$", origin))
+      ]
+    ]))
+    error_message = "callback_allowed_origins: each origin is https://host[:port] in lower case, with no path, query or trailing slash."
+  }
+  validation {
+    condition     = alltrue([for tenant, _ in var.callback_allowed_origins : length(trimspace(tenant)) > 0])
+    error_message = "callback_allowed_origins: tenant names must not be empty."
+  }
 }
 
 variable "review_sample_rate" {
@@ -139,7 +202,7 @@ variable "review_lease_seconds" {
 }
 
 variable "breaker_settings" {
-  description = "Circuit breaker settings passed as environment variables (names starting with BREAKER_, e.g. BREAKER_ERROR_RATE = \"0.05\"); unset ones take the code's defaults (README: configuration)."
+  description = "Circuit breaker settings passed as environment variables (names starting with BREAKER_, e.g. BREAKER_ERROR_RATE = \"0.05\"); unset ones take the code's defaults (README: Settings)."
   type        = map(string)
   default     = {}
   validation {
@@ -189,6 +252,20 @@ variable "function_sizing" {
     ])
     error_message = "concurrency must be 1 to 1000, min_instances at least 0, max_instances at least 1."
   }
+  # Each function's timeout also sets a deadline that another API bounds: review-intake's is the push
+  # subscription's ack deadline (Pub/Sub: 10 to 600 s), review-jobs' the Scheduler job's attempt deadline
+  # (HTTP targets: 15 to 1800 s); any HTTP function runs at most 3600 s. pubsub.tf and scheduler.tf check
+  # the resulting values again, defaults included.
+  validation {
+    condition = alltrue([
+      for key, s in var.function_sizing : s.timeout_seconds == null ? true : (
+        key == "review_intake" ? s.timeout_seconds >= 10 && s.timeout_seconds <= 600 :
+        key == "review_jobs" ? s.timeout_seconds >= 15 && s.timeout_seconds <= 1800 :
+        s.timeout_seconds >= 1 && s.timeout_seconds <= 3600
+      )
+    ])
+    error_message = "timeout_seconds: review_intake 10 to 600 (Pub/Sub ack deadline), review_jobs 15 to 1800 (Cloud Scheduler attempt deadline), others 1 to 3600."
+  }
 }
 
 variable "public_ingress" {
@@ -221,12 +298,12 @@ variable "outbox_sweep_schedule" {
 # Audit trail
 
 variable "audit_retention_days" {
-  description = "Expiry of audit tables and partitions in BigQuery, in days; null (the default) keeps them forever. HIPAA asks for six years: anything shorter than 2190 days is refused."
+  description = "Expiry of audit tables and partitions in BigQuery, in days; null (the default) keeps them forever. HIPAA asks for six years: anything shorter than 2192 days (six calendar years that hold two leap days) is refused."
   type        = number
   default     = null
   validation {
-    condition     = var.audit_retention_days == null ? true : var.audit_retention_days >= 2190
-    error_message = "audit_retention_days must be null (keep forever) or at least 2190 (six years)."
+    condition     = var.audit_retention_days == null ? true : var.audit_retention_days >= 2192
+    error_message = "audit_retention_days must be null (keep forever) or at least 2192 (six calendar years, two of them leap days)."
   }
 }
 
@@ -241,7 +318,7 @@ variable "audit_kms_key_name" {
 }
 
 variable "audit_readers" {
-  description = "Members (group:..., user:..., serviceAccount:...) who may read the audit dataset (BigQuery Data Viewer on it only)."
+  description = "Members (group:..., user:..., serviceAccount:...) who run the audit commands: BigQuery Data Viewer on the audit dataset, Job User in the project (to query), and read access to the audit chain key (audit:verify)."
   type        = list(string)
   default     = []
   validation {

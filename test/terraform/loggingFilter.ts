@@ -5,8 +5,9 @@
  *   function's stdout (special `logging.googleapis.com/*` keys and `severity` lifted out, the rest is
  *   `jsonPayload`);
  * - `matchesLoggingFilter`: the Logging query language restricted to conjunctions of equalities
- *   (`a.b="v" AND c=v`), which is all the sink and metric filters use. Anything else (OR, NOT, `:`,
- *   comparisons, parentheses) throws, so a filter this cannot judge fails the test instead of passing.
+ *   (`a.b="v" AND c=v`), alternatives of quoted values (`a=("v" OR "w")`) and `log_id("…")`, which is all
+ *   the sink, exclusion and metric filters use. Anything else (NOT, `:`, comparisons, other parentheses)
+ *   throws, so a filter this cannot judge fails the test instead of passing.
  */
 
 export type LogEntry = {
@@ -44,21 +45,36 @@ export function logEntryFromStdout(line: string, project: string, serviceName: s
   return entry;
 }
 
-type Comparison = { path: string[]; value: string };
+type Comparison = { kind: 'equals'; path: string[]; values: string[] } | { kind: 'logId'; logId: string };
 
+/**
+ * Conjunctions (`AND`) of `field=value`, `field=("a" OR "b")` (any of the values) and `log_id("x")` (the
+ * entry's logName is `…/logs/` + the URL-encoded x). Anything else throws.
+ */
 export function parseLoggingFilter(filter: string): Comparison[] {
   const comparisons: Comparison[] = [];
-  const clause = /^\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s"()]+)\s*/y;
+  const quoted = '"(?:[^"\\\\]|\\\\.)*"';
+  const clause = new RegExp(
+    `^\\s*(?:log_id\\((${quoted})\\)|([A-Za-z_][\\w]*(?:\\.[A-Za-z_][\\w]*)*)\\s*=\\s*(\\((?:\\s*${quoted}\\s*(?:OR\\s*)?)+\\)|${quoted}|[^\\s"()]+))\\s*`,
+    'y',
+  );
   let rest = filter;
   for (;;) {
     clause.lastIndex = 0;
     const m = clause.exec(rest);
     if (!m) throw new Error(`logging filter not understood at: ${JSON.stringify(rest)}`);
-    const raw = m[2]!;
-    comparisons.push({
-      path: m[1]!.split('.'),
-      value: raw.startsWith('"') ? (JSON.parse(raw) as string) : raw,
-    });
+    if (m[1] !== undefined) {
+      comparisons.push({ kind: 'logId', logId: JSON.parse(m[1]) as string });
+    } else {
+      const raw = m[3]!;
+      const values = raw.startsWith('(')
+        ? [...raw.matchAll(new RegExp(quoted, 'g'))].map((q) => JSON.parse(q[0]) as string)
+        : [raw.startsWith('"') ? (JSON.parse(raw) as string) : raw];
+      if (raw.startsWith('(') && !/^\(\s*"(?:[^"\\]|\\.)*"(?:\s*OR\s*"(?:[^"\\]|\\.)*")*\s*\)$/.test(raw)) {
+        throw new Error(`logging filter: only OR between quoted values is understood: ${raw}`);
+      }
+      comparisons.push({ kind: 'equals', path: m[2]!.split('.'), values });
+    }
     rest = rest.slice(m[0].length);
     if (rest === '') return comparisons;
     const and = /^AND\s+/.exec(rest);
@@ -77,8 +93,11 @@ export function fieldOf(entry: LogEntry, path: readonly string[]): unknown {
 }
 
 export function matchesLoggingFilter(filter: string, entry: LogEntry): boolean {
-  return parseLoggingFilter(filter).every(({ path, value }) => {
-    const actual = fieldOf(entry, path);
-    return actual !== undefined && actual !== null && String(actual) === value;
+  return parseLoggingFilter(filter).every((comparison) => {
+    if (comparison.kind === 'logId') {
+      return entry.logName.endsWith(`/logs/${encodeURIComponent(comparison.logId)}`);
+    }
+    const actual = fieldOf(entry, comparison.path);
+    return actual !== undefined && actual !== null && comparison.values.includes(String(actual));
   });
 }

@@ -179,8 +179,31 @@ function localValue(module: TerraformModule, name: string, context: EvalContext)
   if (typeof raw !== 'string') return raw;
   const jsonFile = /^\$\{jsondecode\(file\("\$\{path\.module\}\/([^"]+)"\)\)\}$/.exec(raw);
   if (jsonFile) return JSON.parse(readFileSync(path.join(module.dir, jsonFile[1]!), 'utf8')) as unknown;
-  return evaluateTemplate(module, raw, context);
+  return evaluateTemplate(module, expandJoins(module, raw, context), context);
 }
+
+/**
+ * `${join("SEP", [for X in local.M : "TEMPLATE"])}` inside a template: the joined values, TEMPLATE evaluated
+ * once per value of the map local.M with X bound to it (`${X.attr}` only).
+ */
+function expandJoins(module: TerraformModule, template: string, context: EvalContext): string {
+  return template.replace(
+    /\$\{join\("((?:[^"\\]|\\.)*)", \[for (\w+) in local\.(\w+) : "((?:[^"\\]|\\.)*)"\]\)\}/g,
+    (_, separator: string, variable: string, collection: string, element: string) => {
+      const values = localValue(module, collection, context);
+      if (!values || typeof values !== 'object') throw new Error(`join over local.${collection}: not a map`);
+      return Object.values(values as Record<string, unknown>)
+        .map((value) =>
+          hclUnescape(element).replace(new RegExp(`\\$\\{${variable}\\.(\\w+)\\}`, 'g'), (__, attr: string) =>
+            String((value as Record<string, unknown>)[attr]),
+          ),
+        )
+        .join(hclUnescape(separator));
+    },
+  );
+}
+
+const hclUnescape = (text: string) => text.replace(/\\(["\\])/g, '$1');
 
 /** Every reference of the form `kind.name` (var, local, resource type, data.type) in the module's text. */
 export function references(module: TerraformModule): {
