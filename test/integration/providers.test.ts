@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { type ModelServer, startModelServer } from '../../functions/dev/modelServer/modelServer.js';
 import { AnthropicProvider, withoutCodeFence } from '../../functions/src/adapters/providers/anthropic.js';
 import { createProviderClients } from '../../functions/src/adapters/providers/createProviderClients.js';
+import { OpenAiCompatibleProvider } from '../../functions/src/adapters/providers/openAiCompatible.js';
 import { VertexGeminiProvider } from '../../functions/src/adapters/providers/vertexGemini.js';
 import { ConfigError, routingSchema } from '../../functions/src/config.js';
 import {
@@ -179,7 +181,10 @@ for (const c of cases) {
       [503, 'server_error'],
       [401, 'auth'],
       [403, 'auth'],
+      [404, 'not_found'],
+      [402, 'rejected'],
       [400, 'bad_request'],
+      [413, 'bad_request'],
     ];
     for (const [status, kind] of statuses) {
       it(`classifies HTTP ${status} as ${kind}, keeping none of the provider's text`, async () => {
@@ -212,7 +217,9 @@ for (const c of cases) {
 
     it('classifies a refused answer as a bad request (about the input, not the provider’s health)', async () => {
       server.respond({ kind: 'answer', text: '', finishReason: c.logprobs ? 'SAFETY' : 'refusal' });
-      assert.equal((await callFailure(client, c.model)).failure, 'bad_request');
+      const e = await callFailure(client, c.model);
+      assert.equal(e.failure, 'bad_request');
+      assert.equal(e.refusal, 'content_blocked');
     });
 
     it('classifies a provider that is not listening as a server error', async () => {
@@ -223,6 +230,78 @@ for (const c of cases) {
     });
   });
 }
+
+describe('provider adapter: OpenAI-compatible (openai), against a local model server and its faults', () => {
+  let server: ModelServer;
+  let client: OpenAiCompatibleProvider;
+  const medPrompt = {
+    system: 'task: medication-extraction\nAnswer with JSON.',
+    user: 'Metformin 500 mg daily.',
+  };
+  const behave = async (behaviour: Record<string, unknown>) => {
+    const res = await fetch(`${server.url}/admin/behaviour`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(behaviour),
+    });
+    assert.equal(res.status, 204);
+  };
+  const failureOf = async (signal = new AbortController().signal) => {
+    try {
+      await client.complete({ model: 'local-clinical-1', prompt: medPrompt, signal });
+    } catch (e) {
+      assert.ok(isProviderCallError(e), `not a provider call error: ${String(e)}`);
+      return e;
+    }
+    throw new Error('the call succeeded');
+  };
+
+  before(async () => {
+    server = await startModelServer({ name: 'local-a', port: 0 });
+    client = new OpenAiCompatibleProvider('local-a', { baseUrl: `${server.url}/v1` });
+  });
+  after(async () => {
+    await server.close();
+  });
+  afterEach(async () => {
+    await fetch(`${server.url}/admin/reset`, { method: 'POST' });
+  });
+
+  it('maps a completion: text, logprobs, model, usage', async () => {
+    const result = await client.complete({
+      model: 'local-clinical-1',
+      prompt: medPrompt,
+      signal: new AbortController().signal,
+    });
+    assert.ok(Array.isArray((JSON.parse(result.text) as { medications: unknown[] }).medications));
+    assert.ok(result.tokenLogprobs && result.tokenLogprobs.length > 0);
+    assert.equal(result.model, 'local-clinical-1');
+    assert.ok(result.usage && result.usage.inputTokens > 0);
+  });
+
+  for (const fault of ['html', 'empty-choices', 'invalid-json', 'truncated'] as const) {
+    it(`classifies a 200 with ${fault} as malformed, not as a server error`, async () => {
+      await behave({ fault });
+      const e = await failureOf();
+      assert.equal(e.failure, 'malformed');
+      assert.ok(!e.message.includes('Bad Gateway') && !e.message.includes('medications'));
+    });
+  }
+
+  it('classifies a provider that hangs as a timeout when the caller gives up', async () => {
+    await behave({ fault: 'hang' });
+    assert.equal((await failureOf(AbortSignal.timeout(200))).failure, 'timeout');
+  });
+
+  it('says what a 400 or 413 refused about the input', async () => {
+    await behave({ failRate: 1, failStatus: 413 });
+    const tooLarge = await failureOf();
+    assert.deepEqual([tooLarge.failure, tooLarge.refusal], ['bad_request', 'too_large']);
+    await behave({ failRate: 1, failStatus: 400 });
+    const invalid = await failureOf();
+    assert.deepEqual([invalid.failure, invalid.refusal], ['bad_request', 'invalid_input']);
+  });
+});
 
 describe('Claude answers wrapped in a Markdown code fence', () => {
   it('are unwrapped; anything else is left for the JSON check', () => {

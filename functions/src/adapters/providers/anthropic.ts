@@ -1,11 +1,11 @@
 import Anthropic, { APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
 import { AnthropicVertex, type ClientOptions as VertexClientOptions } from '@anthropic-ai/vertex-sdk';
 import {
-  failureKindForStatus,
   ProviderCallError,
   type ProviderClient,
   type ProviderRequest,
   type ProviderResult,
+  providerStatusError,
 } from '../../core/providers/provider.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
 
@@ -63,7 +63,8 @@ export class AnthropicProvider implements ProviderClient {
     } catch (e) {
       throw this.classify(e, request.signal);
     }
-    if (message?.stop_reason === 'refusal') throw new ProviderCallError(this.name, 'bad_request');
+    if (message?.stop_reason === 'refusal')
+      throw new ProviderCallError(this.name, 'bad_request', null, 'content_blocked');
     const blocks = Array.isArray(message?.content) ? message.content : [];
     const text = blocks
       .filter((b): b is Anthropic.TextBlock => b.type === 'text' && typeof b.text === 'string')
@@ -85,7 +86,7 @@ export class AnthropicProvider implements ProviderClient {
       return new ProviderCallError(this.name, 'timeout');
     }
     if (e instanceof APIError && typeof e.status === 'number') {
-      return new ProviderCallError(this.name, failureKindForStatus(e.status), e.status);
+      return providerStatusError(this.name, e.status);
     }
     if (e instanceof SyntaxError) return new ProviderCallError(this.name, 'malformed');
     // Connection refused or reset, DNS, Google credentials that cannot be obtained.
