@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { type ModelServer, startModelServer } from '../../functions/dev/modelServer/modelServer.js';
 import { AnthropicProvider, withoutCodeFence } from '../../functions/src/adapters/providers/anthropic.js';
 import { createProviderClients } from '../../functions/src/adapters/providers/createProviderClients.js';
@@ -291,6 +293,46 @@ describe('provider adapter: OpenAI-compatible (openai), against a local model se
   it('classifies a provider that hangs as a timeout when the caller gives up', async () => {
     await behave({ fault: 'hang' });
     assert.equal((await failureOf(AbortSignal.timeout(200))).failure, 'timeout');
+  });
+
+  it('reads an OpenAI-style 400: a refusal code names the cause; a parameter other than the messages is our fault', async () => {
+    const errors: Record<string, unknown>[] = [
+      { code: 'context_length_exceeded', param: 'messages' },
+      { code: 'content_filter', param: null },
+      { code: null, param: 'logprobs' },
+      { code: null, param: 'messages[1].content' },
+    ];
+    const wire = createServer((_req, res) => {
+      const error = errors.shift();
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ error: { message: 'provider words', type: 'invalid_request_error', ...error } }),
+      );
+    });
+    await new Promise<void>((resolve) => wire.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = wire.address() as AddressInfo;
+      const direct = new OpenAiCompatibleProvider('openai', { baseUrl: `http://127.0.0.1:${port}/v1` });
+      const kinds = [];
+      for (let i = 0; i < 4; i++) {
+        const e = await direct
+          .complete({ model: 'm', prompt: medPrompt, signal: new AbortController().signal })
+          .then(
+            () => assert.fail('the call succeeded'),
+            (err: ProviderCallError) => err,
+          );
+        assert.ok(!e.message.includes('provider words'));
+        kinds.push([e.failure, e.refusal]);
+      }
+      assert.deepEqual(kinds, [
+        ['bad_request', 'too_large'],
+        ['bad_request', 'content_blocked'],
+        ['rejected', null],
+        ['bad_request', 'invalid_input'],
+      ]);
+    } finally {
+      await new Promise((resolve) => wire.close(resolve));
+    }
   });
 
   it('says what a 400 or 413 refused about the input', async () => {

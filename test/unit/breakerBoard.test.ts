@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { loadConfig } from '../../functions/src/config.js';
+import { ConfigError, loadConfig } from '../../functions/src/config.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
 import type { BreakerRecord, BreakerSettings } from '../../functions/src/core/breakers/breakerState.js';
 import type { BreakerStore, BucketIncrement } from '../../functions/src/core/breakers/breakerStore.js';
@@ -287,4 +287,36 @@ describe('shared breaker board: with the store unreachable or slow', () => {
       }
     });
   }
+});
+
+describe('breaker settings', () => {
+  it('ship the trip rule of the docs: 5% or more, 5 failures, a window 10 s old; huge inputs from 20,000 characters', () => {
+    assert.equal(defaults.errorRate, 0.05);
+    assert.equal(defaults.minFailures, 5);
+    assert.equal(defaults.minWindowMs, 10_000);
+    assert.equal(defaults.largeInputChars, 20_000);
+  });
+
+  it('take per-provider overrides from ROUTING_CONFIG', () => {
+    const routing = {
+      providers: {
+        slow: {
+          kind: 'openai-compatible',
+          baseUrl: 'http://127.0.0.1:1/v1',
+          breaker: { minFailures: 3, minWindowSeconds: 0, largeInputChars: 5_000 },
+        },
+      },
+      tasks: { 'medication-extraction': { chain: [{ provider: 'slow', model: 'm' }] } },
+    };
+    const config = loadConfig({ GATEWAY_ENV: 'local', ROUTING_CONFIG: JSON.stringify(routing) });
+    const slow = config.breakers.providers.slow!;
+    assert.deepEqual([slow.minFailures, slow.minWindowMs, slow.largeInputChars], [3, 0, 5_000]);
+  });
+
+  it('refuse the retired BREAKER_MIN_REQUESTS at start, naming it', () => {
+    assert.throws(
+      () => loadConfig({ GATEWAY_ENV: 'local', BREAKER_MIN_REQUESTS: '100' }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('BREAKER_MIN_REQUESTS'),
+    );
+  });
 });
