@@ -212,6 +212,26 @@ for (const c of cases) {
       assert.equal((await callFailure(client, c.model)).failure, 'malformed');
     });
 
+    it('classifies an answer cut off midway (a 200 whose body stops) as malformed', async () => {
+      const cutting = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          const body = JSON.stringify({ content: [{ type: 'text', text: answer }], candidates: [] });
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+          res.write(body.slice(0, 10));
+          setImmediate(() => res.destroy());
+        });
+      });
+      await new Promise<void>((resolve) => cutting.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = cutting.address() as AddressInfo;
+        const cut = c.client({ ...server, url: `http://127.0.0.1:${port}` });
+        assert.equal((await callFailure(cut, c.model)).failure, 'malformed');
+      } finally {
+        await new Promise((resolve) => cutting.close(resolve));
+      }
+    });
+
     it('classifies an answer with no text as malformed', async () => {
       server.respond({ kind: 'answer', text: '' });
       assert.equal((await callFailure(client, c.model)).failure, 'malformed');

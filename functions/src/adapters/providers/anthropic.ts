@@ -7,6 +7,7 @@ import {
   type ProviderResult,
   providerStatusError,
 } from '../../core/providers/provider.js';
+import { isCutOffBody } from './cutOffBody.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
 
 type SdkAuthClient = NonNullable<VertexClientOptions['authClient']>;
@@ -88,7 +89,7 @@ export class AnthropicProvider implements ProviderClient {
     if (e instanceof APIError && typeof e.status === 'number') {
       return providerStatusError(this.name, e.status);
     }
-    if (e instanceof SyntaxError) return new ProviderCallError(this.name, 'malformed');
+    if (e instanceof SyntaxError || isCutOffBody(e)) return new ProviderCallError(this.name, 'malformed');
     // Connection refused or reset, DNS, Google credentials that cannot be obtained.
     return new ProviderCallError(this.name, 'server_error');
   }

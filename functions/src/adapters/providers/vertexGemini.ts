@@ -12,6 +12,7 @@ import {
   type ProviderResult,
   providerStatusError,
 } from '../../core/providers/provider.js';
+import { isCutOffBody } from './cutOffBody.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
 
 type SdkAuthClient = NonNullable<NonNullable<GoogleGenAIOptions['googleAuthOptions']>['authClient']>;
@@ -105,7 +106,7 @@ export class VertexGeminiProvider implements ProviderClient {
     if (signal.aborted || isAbort(e)) return new ProviderCallError(this.name, 'timeout');
     if (e instanceof ApiError) return providerStatusError(this.name, e.status);
     // The SDK parses the body itself: a body that is not JSON surfaces as a SyntaxError.
-    if (e instanceof SyntaxError) return new ProviderCallError(this.name, 'malformed');
+    if (e instanceof SyntaxError || isCutOffBody(e)) return new ProviderCallError(this.name, 'malformed');
     // Connection refused or reset, DNS, credentials that cannot be obtained: the provider is not reachable.
     return new ProviderCallError(this.name, 'server_error');
   }
