@@ -12,8 +12,10 @@ import { BUCKETS_PER_WINDOW } from './core/breakers/slidingWindow.js';
 const breakerOverrideSchema = z.strictObject({
   windowSeconds: z.number().int().min(6).max(3_600).optional(),
   errorRate: z.number().gt(0).lt(1).optional(),
-  minRequests: z.number().int().positive().optional(),
+  minFailures: z.number().int().positive().optional(),
+  minWindowSeconds: z.number().int().min(0).max(3_600).optional(),
   slowCallMs: z.number().int().positive().optional(),
+  largeInputChars: z.number().int().positive().optional(),
   openSeconds: z.number().int().positive().max(3_600).optional(),
   halfOpenProbes: z.number().int().positive().max(100).optional(),
 });
@@ -183,8 +185,16 @@ const envSchema = z.object({
   SCHEDULER_SERVICE_ACCOUNT: z.email().optional(),
   BREAKER_WINDOW_SECONDS: z.coerce.number().int().min(6).max(3_600).default(60),
   BREAKER_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.05),
-  BREAKER_MIN_REQUESTS: z.coerce.number().int().positive().default(100),
+  /** Replaced by BREAKER_MIN_FAILURES and BREAKER_MIN_WINDOW_SECONDS: a leftover setting fails the start. */
+  BREAKER_MIN_REQUESTS: z
+    .undefined({
+      error: 'no longer used: the trip rule is BREAKER_MIN_FAILURES and BREAKER_MIN_WINDOW_SECONDS',
+    })
+    .optional(),
+  BREAKER_MIN_FAILURES: z.coerce.number().int().positive().default(5),
+  BREAKER_MIN_WINDOW_SECONDS: z.coerce.number().int().min(0).max(3_600).default(10),
   BREAKER_SLOW_CALL_MS: z.coerce.number().int().positive().default(8_000),
+  BREAKER_LARGE_INPUT_CHARS: z.coerce.number().int().positive().default(20_000),
   BREAKER_OPEN_SECONDS: z.coerce.number().int().positive().max(3_600).default(30),
   BREAKER_HALF_OPEN_PROBES: z.coerce.number().int().positive().max(100).default(3),
   BREAKER_FLUSH_MS: z.coerce.number().int().min(100).default(5_000),
@@ -424,8 +434,10 @@ function breakerSettings(
       windowMs: windowSeconds * 1000,
       bucketMs: Math.max(1, Math.round(windowSeconds / BUCKETS_PER_WINDOW)) * 1000,
       errorRate: o.errorRate ?? e.BREAKER_ERROR_RATE,
-      minRequests: o.minRequests ?? e.BREAKER_MIN_REQUESTS,
+      minFailures: o.minFailures ?? e.BREAKER_MIN_FAILURES,
+      minWindowMs: (o.minWindowSeconds ?? e.BREAKER_MIN_WINDOW_SECONDS) * 1000,
       slowCallMs: o.slowCallMs ?? e.BREAKER_SLOW_CALL_MS,
+      largeInputChars: o.largeInputChars ?? e.BREAKER_LARGE_INPUT_CHARS,
       openMs,
       halfOpenProbes: o.halfOpenProbes ?? e.BREAKER_HALF_OPEN_PROBES,
       // A probe ends within its call timeout; a half-open still undecided well after that lost its probes.

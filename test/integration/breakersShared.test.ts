@@ -123,7 +123,7 @@ describe('circuit breakers shared between gateway instances (Firestore emulator)
       [two, 1],
     ] as const) {
       for (let i = 0; i < n; i++)
-        gw.breakers.recordOutcome('local-a', { ok: true, latencyMs: 5, probe: true });
+        gw.breakers.recordOutcome('local-a', { ok: true, latencyMs: 5, probe: true, inputChars: 100 });
     }
     await Promise.all([one.breakers.settled(), two.breakers.settled()]);
     assert.equal((await two.breakerOf('local-a')).state, 'closed');

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type ModelServer, startModelServer } from '../../functions/dev/modelServer/modelServer.js';
 import { AnthropicProvider, withoutCodeFence } from '../../functions/src/adapters/providers/anthropic.js';
 import { createProviderClients } from '../../functions/src/adapters/providers/createProviderClients.js';
+import { OpenAiCompatibleProvider } from '../../functions/src/adapters/providers/openAiCompatible.js';
 import { VertexGeminiProvider } from '../../functions/src/adapters/providers/vertexGemini.js';
 import { ConfigError, routingSchema } from '../../functions/src/config.js';
 import {
@@ -179,7 +183,10 @@ for (const c of cases) {
       [503, 'server_error'],
       [401, 'auth'],
       [403, 'auth'],
+      [404, 'not_found'],
+      [402, 'rejected'],
       [400, 'bad_request'],
+      [413, 'bad_request'],
     ];
     for (const [status, kind] of statuses) {
       it(`classifies HTTP ${status} as ${kind}, keeping none of the provider's text`, async () => {
@@ -205,6 +212,26 @@ for (const c of cases) {
       assert.equal((await callFailure(client, c.model)).failure, 'malformed');
     });
 
+    it('classifies an answer cut off midway (a 200 whose body stops) as malformed', async () => {
+      const cutting = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          const body = JSON.stringify({ content: [{ type: 'text', text: answer }], candidates: [] });
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+          res.write(body.slice(0, 10));
+          setImmediate(() => res.destroy());
+        });
+      });
+      await new Promise<void>((resolve) => cutting.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = cutting.address() as AddressInfo;
+        const cut = c.client({ ...server, url: `http://127.0.0.1:${port}` });
+        assert.equal((await callFailure(cut, c.model)).failure, 'malformed');
+      } finally {
+        await new Promise((resolve) => cutting.close(resolve));
+      }
+    });
+
     it('classifies an answer with no text as malformed', async () => {
       server.respond({ kind: 'answer', text: '' });
       assert.equal((await callFailure(client, c.model)).failure, 'malformed');
@@ -212,7 +239,9 @@ for (const c of cases) {
 
     it('classifies a refused answer as a bad request (about the input, not the provider’s health)', async () => {
       server.respond({ kind: 'answer', text: '', finishReason: c.logprobs ? 'SAFETY' : 'refusal' });
-      assert.equal((await callFailure(client, c.model)).failure, 'bad_request');
+      const e = await callFailure(client, c.model);
+      assert.equal(e.failure, 'bad_request');
+      assert.equal(e.refusal, 'content_blocked');
     });
 
     it('classifies a provider that is not listening as a server error', async () => {
@@ -223,6 +252,118 @@ for (const c of cases) {
     });
   });
 }
+
+describe('provider adapter: OpenAI-compatible (openai), against a local model server and its faults', () => {
+  let server: ModelServer;
+  let client: OpenAiCompatibleProvider;
+  const medPrompt = {
+    system: 'task: medication-extraction\nAnswer with JSON.',
+    user: 'Metformin 500 mg daily.',
+  };
+  const behave = async (behaviour: Record<string, unknown>) => {
+    const res = await fetch(`${server.url}/admin/behaviour`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(behaviour),
+    });
+    assert.equal(res.status, 204);
+  };
+  const failureOf = async (signal = new AbortController().signal) => {
+    try {
+      await client.complete({ model: 'local-clinical-1', prompt: medPrompt, signal });
+    } catch (e) {
+      assert.ok(isProviderCallError(e), `not a provider call error: ${String(e)}`);
+      return e;
+    }
+    throw new Error('the call succeeded');
+  };
+
+  before(async () => {
+    server = await startModelServer({ name: 'local-a', port: 0 });
+    client = new OpenAiCompatibleProvider('local-a', { baseUrl: `${server.url}/v1` });
+  });
+  after(async () => {
+    await server.close();
+  });
+  afterEach(async () => {
+    await fetch(`${server.url}/admin/reset`, { method: 'POST' });
+  });
+
+  it('maps a completion: text, logprobs, model, usage', async () => {
+    const result = await client.complete({
+      model: 'local-clinical-1',
+      prompt: medPrompt,
+      signal: new AbortController().signal,
+    });
+    assert.ok(Array.isArray((JSON.parse(result.text) as { medications: unknown[] }).medications));
+    assert.ok(result.tokenLogprobs && result.tokenLogprobs.length > 0);
+    assert.equal(result.model, 'local-clinical-1');
+    assert.ok(result.usage && result.usage.inputTokens > 0);
+  });
+
+  for (const fault of ['html', 'empty-choices', 'invalid-json', 'truncated'] as const) {
+    it(`classifies a 200 with ${fault} as malformed, not as a server error`, async () => {
+      await behave({ fault });
+      const e = await failureOf();
+      assert.equal(e.failure, 'malformed');
+      assert.ok(!e.message.includes('Bad Gateway') && !e.message.includes('medications'));
+    });
+  }
+
+  it('classifies a provider that hangs as a timeout when the caller gives up', async () => {
+    await behave({ fault: 'hang' });
+    assert.equal((await failureOf(AbortSignal.timeout(200))).failure, 'timeout');
+  });
+
+  it('reads an OpenAI-style 400: a refusal code names the cause; a parameter other than the messages is our fault', async () => {
+    const errors: Record<string, unknown>[] = [
+      { code: 'context_length_exceeded', param: 'messages' },
+      { code: 'content_filter', param: null },
+      { code: null, param: 'logprobs' },
+      { code: null, param: 'messages[1].content' },
+    ];
+    const wire = createServer((_req, res) => {
+      const error = errors.shift();
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ error: { message: 'provider words', type: 'invalid_request_error', ...error } }),
+      );
+    });
+    await new Promise<void>((resolve) => wire.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = wire.address() as AddressInfo;
+      const direct = new OpenAiCompatibleProvider('openai', { baseUrl: `http://127.0.0.1:${port}/v1` });
+      const kinds = [];
+      for (let i = 0; i < 4; i++) {
+        const e = await direct
+          .complete({ model: 'm', prompt: medPrompt, signal: new AbortController().signal })
+          .then(
+            () => assert.fail('the call succeeded'),
+            (err: ProviderCallError) => err,
+          );
+        assert.ok(!e.message.includes('provider words'));
+        kinds.push([e.failure, e.refusal]);
+      }
+      assert.deepEqual(kinds, [
+        ['bad_request', 'too_large'],
+        ['bad_request', 'content_blocked'],
+        ['rejected', null],
+        ['bad_request', 'invalid_input'],
+      ]);
+    } finally {
+      await new Promise((resolve) => wire.close(resolve));
+    }
+  });
+
+  it('says what a 400 or 413 refused about the input', async () => {
+    await behave({ failRate: 1, failStatus: 413 });
+    const tooLarge = await failureOf();
+    assert.deepEqual([tooLarge.failure, tooLarge.refusal], ['bad_request', 'too_large']);
+    await behave({ failRate: 1, failStatus: 400 });
+    const invalid = await failureOf();
+    assert.deepEqual([invalid.failure, invalid.refusal], ['bad_request', 'invalid_input']);
+  });
+});
 
 describe('Claude answers wrapped in a Markdown code fence', () => {
   it('are unwrapped; anything else is left for the JSON check', () => {

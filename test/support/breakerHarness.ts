@@ -32,7 +32,10 @@ export function breakerConfig(models: { a: ModelServer; b: ModelServer }, env: R
     GOOGLE_CLOUD_PROJECT: `breakers-${randomUUID().slice(0, 8)}`,
     BREAKER_FLUSH_MS: NEVER_MS,
     BREAKER_REFRESH_MS: NEVER_MS,
-    BREAKER_MIN_REQUESTS: '20',
+    // Twenty failures and no minimum window age: a test opens a breaker with 20 failing calls, without
+    // moving the clock.
+    BREAKER_MIN_FAILURES: '20',
+    BREAKER_MIN_WINDOW_SECONDS: '0',
     BREAKER_ERROR_RATE: '0.05',
     BREAKER_OPEN_SECONDS: '30',
     BREAKER_HALF_OPEN_PROBES: '3',

@@ -337,7 +337,13 @@ describe('local model server', () => {
       await setBehaviour({ failRate: 0.25, failStatus: 502 });
       await setBehaviour({ latencyMs: 5 });
       const res = await admin(server, 'GET', '/admin/behaviour');
-      assert.deepEqual(await res.json(), { failRate: 0.25, failStatus: 502, latencyMs: 5, confidence: null });
+      assert.deepEqual(await res.json(), {
+        failRate: 0.25,
+        failStatus: 502,
+        latencyMs: 5,
+        confidence: null,
+        fault: null,
+      });
     });
 
     it('rejects invalid behaviour with 400 and changes nothing', async () => {
@@ -349,6 +355,8 @@ describe('local model server', () => {
         { latencyMs: -1 },
         { latencyMs: 'slow' },
         { confidence: 2 },
+        { fault: 'explode' },
+        { fault: 500 },
         { failrate: 1 },
         '{not json',
         '[]',
@@ -359,16 +367,28 @@ describe('local model server', () => {
         assert.equal(typeof ((await res.json()) as { error: { message: string } }).error.message, 'string');
       }
       const current = await (await admin(server, 'GET', '/admin/behaviour')).json();
-      assert.deepEqual(current, { failRate: 0, failStatus: 500, latencyMs: 0, confidence: null });
+      assert.deepEqual(current, {
+        failRate: 0,
+        failStatus: 500,
+        latencyMs: 0,
+        confidence: null,
+        fault: null,
+      });
     });
 
     it('resets behaviour and counters', async () => {
-      await setBehaviour({ failRate: 1, confidence: 0.3 });
+      await setBehaviour({ failRate: 1, confidence: 0.3, fault: 'prose' });
       await (await post(server, chatBody('icd10-suggestion', icdNote))).arrayBuffer();
       assert.equal((await admin(server, 'POST', '/admin/reset')).status, 204);
       assert.deepEqual(await statsOf(), { requests: 0, failures: 0 });
       const res = await admin(server, 'GET', '/admin/behaviour');
-      assert.deepEqual(await res.json(), { failRate: 0, failStatus: 500, latencyMs: 0, confidence: null });
+      assert.deepEqual(await res.json(), {
+        failRate: 0,
+        failStatus: 500,
+        latencyMs: 0,
+        confidence: null,
+        fault: null,
+      });
       await complete('icd10-suggestion', icdNote);
     });
 
@@ -378,6 +398,90 @@ describe('local model server', () => {
       assert.equal(res.status, 200);
       assert.deepEqual(await statsOf(other), { requests: 1, failures: 0 });
       assert.equal((await admin(other, 'POST', '/admin/reset')).status, 204);
+    });
+  });
+
+  describe('fault modes', () => {
+    /** The answer's status, content type and body text; a body cut off mid-way reads as 'cut off'. */
+    const answer = async () => {
+      const res = await post(server, chatBody('medication-extraction', medicationNote));
+      const text = await res.text().catch(() => 'cut off');
+      return { status: res.status, type: res.headers.get('content-type') ?? '', text };
+    };
+    const contentOf = (text: string): string => (JSON.parse(text) as Completion).choices[0]!.message.content;
+
+    it('html: a 200 with an HTML page', async () => {
+      await setBehaviour({ fault: 'html' });
+      const a = await answer();
+      assert.equal(a.status, 200);
+      assert.match(a.type, /^text\/html/);
+      assert.match(a.text, /^<!DOCTYPE html>/);
+    });
+
+    it('empty-choices: a completion without choices', async () => {
+      await setBehaviour({ fault: 'empty-choices' });
+      const a = await answer();
+      assert.equal(a.status, 200);
+      assert.deepEqual((JSON.parse(a.text) as Completion).choices, []);
+    });
+
+    it('prose: content that is not JSON', async () => {
+      await setBehaviour({ fault: 'prose' });
+      const a = await answer();
+      assert.equal(a.status, 200);
+      assert.throws(() => JSON.parse(contentOf(a.text)));
+    });
+
+    it('wrong-schema: valid JSON content that is not the task’s output', async () => {
+      await setBehaviour({ fault: 'wrong-schema' });
+      const output = JSON.parse(contentOf((await answer()).text)) as Record<string, unknown>;
+      assert.equal(output.medications, undefined);
+      assert.equal(typeof output, 'object');
+    });
+
+    it('invalid-json: a JSON-typed 200 body that does not parse', async () => {
+      await setBehaviour({ fault: 'invalid-json' });
+      const a = await answer();
+      assert.equal(a.status, 200);
+      assert.match(a.type, /^application\/json/);
+      assert.throws(() => JSON.parse(a.text));
+    });
+
+    it('truncated: the body stops midway and the connection drops', async () => {
+      await setBehaviour({ fault: 'truncated' });
+      const a = await answer();
+      assert.equal(a.status, 200);
+      assert.equal(a.text, 'cut off');
+    });
+
+    it('hang: never answers, until the client gives up', async () => {
+      await setBehaviour({ fault: 'hang' });
+      const res = await post(server, chatBody('medication-extraction', medicationNote), {
+        signal: AbortSignal.timeout(200),
+      }).catch((e: Error) => e.name);
+      assert.equal(res, 'TimeoutError');
+      assert.deepEqual(await statsOf(), { requests: 1, failures: 1 });
+    });
+
+    it('applies to the failRate share of calls, and to every call when failRate is 0', async () => {
+      await setBehaviour({ fault: 'prose', failRate: 0.5 });
+      const contents = [];
+      for (let i = 0; i < 4; i++) contents.push(contentOf((await answer()).text));
+      const prose = contents.map((c) => {
+        try {
+          JSON.parse(c);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      assert.deepEqual(prose, [false, true, false, true]);
+      assert.deepEqual(await statsOf(), { requests: 4, failures: 2 });
+      await setBehaviour({ failRate: 0 });
+      for (let i = 0; i < 3; i++) {
+        const content = contentOf((await answer()).text);
+        assert.throws(() => JSON.parse(content));
+      }
     });
   });
 

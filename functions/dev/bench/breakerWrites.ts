@@ -132,14 +132,14 @@ async function main(): Promise<void> {
       board.recordOutcome(
         'local-a',
         fails
-          ? { ok: false, failure: 'server_error', latencyMs: 3, probe: a.probe }
-          : { ok: true, latencyMs: 40, probe: a.probe },
+          ? { ok: false, failure: 'server_error', latencyMs: 3, probe: a.probe, inputChars: 2_000 }
+          : { ok: true, latencyMs: 40, probe: a.probe, inputChars: 2_000 },
       );
       if (!fails) return void served['local-a']++;
     }
     const b = await board.admit('local-b');
     if (!b.allowed) return void served.unavailable++;
-    board.recordOutcome('local-b', { ok: true, latencyMs: 60, probe: b.probe });
+    board.recordOutcome('local-b', { ok: true, latencyMs: 60, probe: b.probe, inputChars: 2_000 });
     served['local-b']++;
   };
 
@@ -209,7 +209,8 @@ async function main(): Promise<void> {
   console.log(
     `  BREAKER_FLUSH_MS ${config.breakers.flushMs}, BREAKER_REFRESH_MS ${config.breakers.refreshMs}, ` +
       `BREAKER_BUCKET_SHARDS ${config.breakers.shards}, window ${settingsA.windowMs / 1000} s in ` +
-      `${settingsA.bucketMs / 1000} s buckets, error rate > ${settingsA.errorRate}, min ${settingsA.minRequests} calls, ` +
+      `${settingsA.bucketMs / 1000} s buckets, error rate ≥ ${settingsA.errorRate}, min ${settingsA.minFailures} failures, ` +
+      `window at least ${settingsA.minWindowMs / 1000} s old, ` +
       `open ${settingsA.openMs / 1000} s, ${settingsA.halfOpenProbes} probes`,
   );
   console.log('\n== load');

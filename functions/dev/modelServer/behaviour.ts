@@ -1,14 +1,36 @@
 import { z } from 'zod';
 
 /**
+ * Ways a provider answers badly while seeming to answer, for fault injection:
+ *
+ * - `html`: 200 with an HTML page (a proxy's error page), `empty-choices`: a completion with no choices,
+ * - `prose`: a completion whose content is prose, not JSON, `wrong-schema`: valid JSON of the wrong shape,
+ * - `invalid-json`: a 200 body that is not JSON, `truncated`: the body stops midway and the connection drops,
+ * - `hang`: never answers (until the client gives up or the server closes).
+ */
+export const faults = [
+  'html',
+  'empty-choices',
+  'prose',
+  'invalid-json',
+  'truncated',
+  'wrong-schema',
+  'hang',
+] as const;
+export type Fault = (typeof faults)[number];
+
+/**
  * How a model server misbehaves on purpose, set by tests and operators through `PUT /admin/behaviour`.
  * `confidence: null` is the default, content-derived confidence; a number pins every token's probability.
+ * `fault` replaces the `failStatus` answer of the failing share of calls (`failRate`), or, with `failRate`
+ * 0, applies to every call.
  */
 export const behaviourSchema = z.strictObject({
   failRate: z.number().min(0).max(1),
   failStatus: z.number().int().min(400).max(599),
   latencyMs: z.number().int().min(0).max(120_000),
   confidence: z.number().min(0).max(1).nullable(),
+  fault: z.enum(faults).nullable(),
 });
 export type Behaviour = z.infer<typeof behaviourSchema>;
 
@@ -21,6 +43,7 @@ export const defaultBehaviour: Readonly<Behaviour> = Object.freeze({
   failStatus: 500,
   latencyMs: 0,
   confidence: null,
+  fault: null,
 });
 
 /** Rates are kept in parts per million so the schedule below is exact integer arithmetic. */

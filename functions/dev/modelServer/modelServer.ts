@@ -1,14 +1,20 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Behaviour, behaviourPatchSchema, defaultBehaviour, FailureSchedule } from './behaviour.js';
-import { completeChat } from './chatCompletion.js';
+import {
+  type Behaviour,
+  behaviourPatchSchema,
+  defaultBehaviour,
+  FailureSchedule,
+  type Fault,
+} from './behaviour.js';
+import { type ChatCompletion, completeChat } from './chatCompletion.js';
 
 /**
  * A local, deterministic stand-in for an OpenAI-compatible model, for development and tests (see "Local model
  * servers" in the HTTP contract):
  *
  *   POST /v1/chat/completions   the task named by the system message, run on the user message
- *   GET|PUT /admin/behaviour    failure rate and status, latency, pinned confidence
+ *   GET|PUT /admin/behaviour    failure rate and status, latency, pinned confidence, fault mode
  *   GET /admin/stats            { requests, failures } since start or reset
  *   POST /admin/reset           default behaviour, counters to zero
  *   GET /healthz                { status: "ok", name }
@@ -38,16 +44,20 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
     // depend on how long the answers take.
     const current = behaviour;
     stats.requests++;
-    const failing = failures.next();
-    if (failing) stats.failures++;
+    const scheduled = failures.next();
+    // A fault hits the failing share of calls, or every call when no failure rate is set.
+    const fault = current.fault !== null && (scheduled || current.failRate === 0) ? current.fault : null;
+    if (scheduled || fault) stats.failures++;
+    if (fault === 'hang') return void (await delay(Number.POSITIVE_INFINITY, res));
     if (current.latencyMs > 0 && !(await delay(current.latencyMs, res))) return;
 
-    if (failing) return sendInjectedFailure(res, current.failStatus);
+    if (scheduled && !fault) return sendInjectedFailure(res, current.failStatus);
     if (body === 'too_large') return sendError(res, 413, 'Request body too large.');
     const json = parseJson(body);
     if (json === undefined) return sendError(res, 400, 'The request body is not valid JSON.');
     const outcome = completeChat(json, current.confidence);
     if (!outcome.ok) return sendError(res, 400, outcome.message);
+    if (fault) return sendFault(res, fault, outcome.completion);
     sendJson(res, 200, outcome.completion);
   };
 
@@ -156,8 +166,8 @@ function parseJson(text: string): unknown {
 }
 
 /**
- * Waits `ms`, or until the client goes away (false: nobody is left to answer). The timer is unref'd and
- * cleared on disconnect, so a slow answer never holds the process or the server's close open.
+ * Waits `ms` (forever if infinite), or until the client goes away (false: nobody is left to answer). The timer
+ * is unref'd and cleared on disconnect, so a slow answer never holds the process or the server's close open.
  */
 function delay(ms: number, res: ServerResponse): Promise<boolean> {
   return new Promise((resolve) => {
@@ -165,13 +175,46 @@ function delay(ms: number, res: ServerResponse): Promise<boolean> {
       clearTimeout(timer);
       resolve(false);
     };
-    const timer = setTimeout(() => {
-      res.off('close', onClose);
-      resolve(true);
-    }, ms);
-    timer.unref();
+    const timer = Number.isFinite(ms)
+      ? setTimeout(() => {
+          res.off('close', onClose);
+          resolve(true);
+        }, ms)
+      : undefined;
+    timer?.unref();
     res.once('close', onClose);
   });
+}
+
+/** What each fault mode answers instead of the real completion (see behaviour.ts): always a 200. */
+function sendFault(res: ServerResponse, fault: Exclude<Fault, 'hang'>, completion: ChatCompletion): void {
+  const withContent = (content: string): string =>
+    JSON.stringify({
+      ...completion,
+      choices: [{ ...completion.choices[0], message: { role: 'assistant', content }, logprobs: null }],
+    });
+  const bodies: Record<typeof fault, () => string> = {
+    html: () =>
+      '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>',
+    'empty-choices': () => JSON.stringify({ ...completion, choices: [] }),
+    prose: () => withContent('Here is what I found in the note: the medications are listed above.'),
+    'wrong-schema': () => withContent(JSON.stringify({ result: 'ok', items: [{ text: 'none' }] })),
+    // A trailing comma: what a hand-rolled serialiser gets wrong.
+    'invalid-json': () => `${JSON.stringify(completion).slice(0, -1)},}`,
+    truncated: () => JSON.stringify(completion),
+  };
+  const text = bodies[fault]();
+  res.writeHead(200, {
+    'content-type': fault === 'html' ? 'text/html; charset=utf-8' : 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  if (fault !== 'truncated') {
+    res.end(text);
+    return;
+  }
+  // Promises the whole body, sends half of it, then drops the connection.
+  res.write(text.slice(0, Math.floor(text.length / 2)));
+  setImmediate(() => res.destroy());
 }
 
 function sendJson(

@@ -4,6 +4,8 @@
  * raw error, never a raw idempotency key.
  */
 
+import type { InputRefusal } from './providers/provider.js';
+
 export type FieldProblem = { path: string; message: string };
 
 const brand = Symbol.for('clinical-gateway.error');
@@ -119,6 +121,34 @@ export class ProvidersUnavailableError extends GatewayError {
 }
 export const isProvidersUnavailableError = (e: unknown): e is ProvidersUnavailableError =>
   isGatewayError(e) && e.kind === 'providers_unavailable';
+
+const refusalWords: Record<InputRefusal, string> = {
+  too_large: 'the input is too long for the model',
+  content_blocked: 'a content filter blocked the input',
+  invalid_input: 'the provider judged the request invalid for this input',
+};
+
+/**
+ * Every provider in the task's chain was asked and refused this very input (a 400 about the request, a
+ * content filter, a context length). Not retryable: the same request is refused again, so it answers 422
+ * naming the cause (never the input, never a provider's words), and the idempotency key is released so a
+ * corrected request may use it.
+ */
+export class InputRefusedError extends GatewayError {
+  readonly kind = 'input_refused';
+  constructor(
+    readonly refusals: readonly InputRefusal[],
+    readonly attempts: readonly ProviderAttempt[] = [],
+  ) {
+    const causes = [...new Set(refusals)].map((r) => refusalWords[r]);
+    super(
+      `every AI provider for this task refused this input (${causes.join('; ')}); ` +
+        'retrying the same request will not help: change the input',
+    );
+  }
+}
+export const isInputRefusedError = (e: unknown): e is InputRefusedError =>
+  isGatewayError(e) && e.kind === 'input_refused';
 
 /** A dependency of ours (Firestore, Pub/Sub) failed or timed out. Retryable. */
 export class DependencyUnavailableError extends GatewayError {

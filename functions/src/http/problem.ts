@@ -31,6 +31,7 @@ const mappings: Record<string, Mapping> = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type', slug: 'unsupported-media-type' },
   key_reused: { status: 422, title: 'Idempotency-Key reused', slug: 'idempotency-key-reused' },
   unprocessable: { status: 422, title: 'Unprocessable content', slug: 'unprocessable' },
+  input_refused: { status: 422, title: 'Input refused by the AI providers', slug: 'input-refused' },
   providers_unavailable: { status: 503, title: 'AI providers unavailable', slug: 'providers-unavailable' },
   dependency_unavailable: { status: 503, title: 'Service unavailable', slug: 'dependency-unavailable' },
   overloaded: { status: 503, title: 'Over capacity', slug: 'overloaded' },

@@ -1,12 +1,13 @@
 import Anthropic, { APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
 import { AnthropicVertex, type ClientOptions as VertexClientOptions } from '@anthropic-ai/vertex-sdk';
 import {
-  failureKindForStatus,
   ProviderCallError,
   type ProviderClient,
   type ProviderRequest,
   type ProviderResult,
+  providerStatusError,
 } from '../../core/providers/provider.js';
+import { isCutOffBody } from './cutOffBody.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
 
 type SdkAuthClient = NonNullable<VertexClientOptions['authClient']>;
@@ -63,7 +64,8 @@ export class AnthropicProvider implements ProviderClient {
     } catch (e) {
       throw this.classify(e, request.signal);
     }
-    if (message?.stop_reason === 'refusal') throw new ProviderCallError(this.name, 'bad_request');
+    if (message?.stop_reason === 'refusal')
+      throw new ProviderCallError(this.name, 'bad_request', null, 'content_blocked');
     const blocks = Array.isArray(message?.content) ? message.content : [];
     const text = blocks
       .filter((b): b is Anthropic.TextBlock => b.type === 'text' && typeof b.text === 'string')
@@ -85,9 +87,9 @@ export class AnthropicProvider implements ProviderClient {
       return new ProviderCallError(this.name, 'timeout');
     }
     if (e instanceof APIError && typeof e.status === 'number') {
-      return new ProviderCallError(this.name, failureKindForStatus(e.status), e.status);
+      return providerStatusError(this.name, e.status);
     }
-    if (e instanceof SyntaxError) return new ProviderCallError(this.name, 'malformed');
+    if (e instanceof SyntaxError || isCutOffBody(e)) return new ProviderCallError(this.name, 'malformed');
     // Connection refused or reset, DNS, Google credentials that cannot be obtained.
     return new ProviderCallError(this.name, 'server_error');
   }

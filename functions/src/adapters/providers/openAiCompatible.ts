@@ -1,15 +1,43 @@
 import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { z } from 'zod';
 import {
-  failureKindForStatus,
+  type InputRefusal,
   ProviderCallError,
   type ProviderClient,
   type ProviderRequest,
   type ProviderResult,
+  providerStatusError,
 } from '../../core/providers/provider.js';
+
+/** The part of a `chat.completion` we use. Anything that does not fit is a malformed answer. */
+const completionSchema = z.object({
+  model: z.string().optional(),
+  choices: z
+    .array(
+      z.object({
+        message: z.object({ content: z.string() }),
+        logprobs: z.object({ content: z.array(z.object({ logprob: z.number() })).nullish() }).nullish(),
+      }),
+    )
+    .min(1),
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number() }).nullish(),
+});
+
+/** OpenAI error codes of a 400 that refuse this input, and what they say about it. */
+const refusalCodes: Record<string, InputRefusal> = {
+  context_length_exceeded: 'too_large',
+  string_above_max_length: 'too_large',
+  content_filter: 'content_blocked',
+  content_policy_violation: 'content_blocked',
+};
 
 /**
  * Any OpenAI-compatible chat-completions endpoint: OpenAI, Azure OpenAI, vLLM, Ollama and our local model
  * servers. Retries are the router's business (fallback down the chain), so the SDK's own retries are off.
+ *
+ * The SDK sends the request and turns error statuses into typed errors; the 200 body is read and checked
+ * here, so that an answer cut off mid-way, a body that is not JSON, or JSON that is not a completion is
+ * `malformed` (the provider answered, badly) and not a connection failure.
  */
 export class OpenAiCompatibleProvider implements ProviderClient {
   private readonly client: OpenAI;
@@ -28,35 +56,43 @@ export class OpenAiCompatibleProvider implements ProviderClient {
   }
 
   async complete(request: ProviderRequest): Promise<ProviderResult> {
-    let completion: OpenAI.Chat.Completions.ChatCompletion;
+    let response: Response;
     try {
-      completion = await this.client.chat.completions.create(
-        {
-          model: request.model,
-          messages: [
-            { role: 'system', content: request.prompt.system },
-            { role: 'user', content: request.prompt.user },
-          ],
-          logprobs: true,
-          temperature: 0,
-          response_format: { type: 'json_object' },
-        },
-        { signal: request.signal },
-      );
+      response = await this.client.chat.completions
+        .create(
+          {
+            model: request.model,
+            messages: [
+              { role: 'system', content: request.prompt.system },
+              { role: 'user', content: request.prompt.user },
+            ],
+            logprobs: true,
+            temperature: 0,
+            response_format: { type: 'json_object' },
+          },
+          { signal: request.signal },
+        )
+        .asResponse();
     } catch (e) {
       throw this.classify(e);
     }
-    const choice = completion.choices?.[0];
-    const text = choice?.message?.content;
-    if (typeof text !== 'string') throw new ProviderCallError(this.name, 'malformed');
-    const tokens = choice?.logprobs?.content;
+    let body: string;
+    try {
+      body = await response.text();
+    } catch {
+      // The status and headers came, the body stopped: cut off, unless we gave up waiting for it.
+      throw new ProviderCallError(this.name, request.signal.aborted ? 'timeout' : 'malformed');
+    }
+    const completion = completionSchema.safeParse(parseJson(body));
+    if (!completion.success) throw new ProviderCallError(this.name, 'malformed');
+    const { choices, model, usage } = completion.data;
+    const choice = choices[0]!;
+    const tokens = choice.logprobs?.content;
     return {
-      text,
+      text: choice.message.content,
       tokenLogprobs: tokens && tokens.length > 0 ? tokens.map((t) => t.logprob) : null,
-      model: completion.model || request.model,
-      usage: completion.usage
-        ? { inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens }
-        : null,
+      model: model || request.model,
+      usage: usage ? { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens } : null,
     };
   }
 
@@ -65,9 +101,26 @@ export class OpenAiCompatibleProvider implements ProviderClient {
       return new ProviderCallError(this.name, 'timeout');
     }
     if (e instanceof APIError && typeof e.status === 'number') {
-      return new ProviderCallError(this.name, failureKindForStatus(e.status), e.status);
+      if (e.status === 400) {
+        const refusal = typeof e.code === 'string' ? refusalCodes[e.code] : undefined;
+        if (refusal) return new ProviderCallError(this.name, 'bad_request', 400, refusal);
+        // A 400 naming a parameter other than the messages is about our configuration (a model that does
+        // not take `logprobs` or `response_format`), not this input: every call would get it.
+        if (typeof e.param === 'string' && e.param !== '' && !e.param.startsWith('messages')) {
+          return new ProviderCallError(this.name, 'rejected', 400);
+        }
+      }
+      return providerStatusError(this.name, e.status);
     }
     // Connection refused, reset, DNS: the provider is not answering.
     return new ProviderCallError(this.name, 'server_error');
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }

@@ -6,12 +6,13 @@ import {
   type GoogleGenAIOptions,
 } from '@google/genai';
 import {
-  failureKindForStatus,
   ProviderCallError,
   type ProviderClient,
   type ProviderRequest,
   type ProviderResult,
+  providerStatusError,
 } from '../../core/providers/provider.js';
+import { isCutOffBody } from './cutOffBody.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
 
 type SdkAuthClient = NonNullable<NonNullable<GoogleGenAIOptions['googleAuthOptions']>['authClient']>;
@@ -76,10 +77,11 @@ export class VertexGeminiProvider implements ProviderClient {
     } catch (e) {
       throw this.classify(e, request.signal);
     }
-    if (response.promptFeedback?.blockReason) throw new ProviderCallError(this.name, 'bad_request');
+    if (response.promptFeedback?.blockReason)
+      throw new ProviderCallError(this.name, 'bad_request', null, 'content_blocked');
     const candidate = response.candidates?.[0];
     if (candidate?.finishReason && refusals.has(candidate.finishReason)) {
-      throw new ProviderCallError(this.name, 'bad_request');
+      throw new ProviderCallError(this.name, 'bad_request', null, 'content_blocked');
     }
     const parts = candidate?.content?.parts ?? [];
     const text = parts
@@ -102,10 +104,9 @@ export class VertexGeminiProvider implements ProviderClient {
 
   private classify(e: unknown, signal: AbortSignal): ProviderCallError {
     if (signal.aborted || isAbort(e)) return new ProviderCallError(this.name, 'timeout');
-    if (e instanceof ApiError)
-      return new ProviderCallError(this.name, failureKindForStatus(e.status), e.status);
+    if (e instanceof ApiError) return providerStatusError(this.name, e.status);
     // The SDK parses the body itself: a body that is not JSON surfaces as a SyntaxError.
-    if (e instanceof SyntaxError) return new ProviderCallError(this.name, 'malformed');
+    if (e instanceof SyntaxError || isCutOffBody(e)) return new ProviderCallError(this.name, 'malformed');
     // Connection refused or reset, DNS, credentials that cannot be obtained: the provider is not reachable.
     return new ProviderCallError(this.name, 'server_error');
   }

@@ -1,9 +1,10 @@
 /**
  * A provider's circuit breaker as every gateway instance shares it (one document per provider).
  *
- *            error rate > threshold                  open interval elapsed
+ *        error rate ≥ threshold,                     open interval elapsed
+ *        enough failures, window old enough
  *   closed ─────────────────────────▶ open ─────────────────────────────────▶ half_open
- *     ▲          (min volume seen)     ▲                (first caller)            │
+ *     ▲                                ▲                (first caller)            │
  *     │                                └───────── any probe fails ────────────────┤
  *     └───────────────────────────── every probe succeeds ────────────────────────┘
  *
@@ -44,12 +45,27 @@ export type BreakerSettings = {
   windowMs: number;
   /** Length of one time bucket of the sliding window (a whole number of seconds). */
   bucketMs: number;
-  /** The breaker opens when the window's error rate exceeds this (strictly greater). */
+  /** The breaker opens when the window's error rate reaches this (at or above). */
   errorRate: number;
-  /** No opening below this many calls in the window: one stray failure at low traffic does not trip it. */
-  minRequests: number;
+  /**
+   * No opening on fewer failures than this in the window: a stray failure or two at low traffic does not trip
+   * it, while a provider failing every call trips after this many calls whatever the traffic.
+   */
+  minFailures: number;
+  /**
+   * No opening on a window younger than this (counted from the breaker's last transition, or from when this
+   * instance started): right after a close the window is empty, and a few early failures are too small a
+   * sample to judge a rate on. At high traffic this is what stops a healthy provider from flapping.
+   */
+  minWindowMs: number;
   /** A successful call slower than this counts as a failure. */
   slowCallMs: number;
+  /**
+   * Calls whose input is longer than this (characters of clinical text) are not judged on their time: a huge
+   * note that is slow, or times out, says more about the note than about the provider, and must not open the
+   * breaker for every tenant. Their other failures still count.
+   */
+  largeInputChars: number;
   /** How long an open breaker stays open before it lets probes through. */
   openMs: number;
   /** Probe calls admitted while half-open, across all instances; all must succeed to close. */

@@ -9,15 +9,15 @@ import {
   effectiveState,
   halfOpensAt,
   initialRecord,
-  type WindowFigures,
 } from './breakerState.js';
 import type { BreakerStore, BucketIncrement } from './breakerStore.js';
+import { type PendingBucket, PendingBuckets } from './pendingBuckets.js';
 import {
   addCounts,
-  bucketStartOf,
   type Counts,
   classifyOutcome,
   figuresOf,
+  oldestBucketStart,
   shouldOpen,
   windowBucketStarts,
   zeroCounts,
@@ -37,16 +37,19 @@ import {
  * Circuit breakers shared by every gateway instance through a `BreakerStore`, built for a store that takes
  * about one sustained write per second per document:
  *
- * - Requests read only this instance's in-memory view; a healthy provider costs no store call at all.
- * - Outcomes are counted in memory and flushed every `flushMs` as one increment per provider to a time-bucket
- *   document (this instance's shard of it).
+ * - Requests read only this instance's in-memory view; a healthy provider costs no store call at all, and
+ *   recording an outcome is O(1) without allocation.
+ * - Outcomes are counted in memory, per time bucket, and flushed every `flushMs` as one increment per provider
+ *   and bucket to a time-bucket document (this instance's shard of it). Counts not yet written age out with
+ *   the window like shared ones, so a long store outage neither dilutes the window nor lands in one bucket.
  * - Every `refreshMs` the view is refreshed: the state records, and the window's buckets (older buckets,
  *   which no longer change, are kept from earlier reads). The window an instance judges is the shared one
  *   plus its own outcomes not yet flushed.
  * - State changes go through the store's transactions (transitions.ts): N instances that notice at once make
  *   one transition, and only the instance whose transaction made it writes the audit event, after commit.
- * - If the store is unreachable the instance keeps deciding on its local view, says so once in the log, and
- *   keeps retrying on its timers; the shared state wins again once it is readable.
+ * - If the store is unreachable or slow the instance keeps deciding on its local view (its own counts, and
+ *   the shared ones it last read while they are in the window), trips on its own, says so once in the log,
+ *   and keeps retrying on its timers; the shared state wins again once it is readable.
  */
 
 export type ProviderStatus = {
@@ -96,16 +99,24 @@ type View = {
   sharedGeneration: number;
   /** Shared window counts per bucket start. */
   buckets: Map<number, Counts>;
-  /** This instance's outcomes not yet written to a bucket. */
-  pending: Counts;
-  /** Counts whose write is in flight. */
-  flushing: Counts | null;
+  /** The sum of `buckets` from `sharedSumFrom` on, kept so that judging a call does not walk the map. */
+  sharedSum: Counts;
+  sharedSumFrom: number;
+  /** This instance's outcomes not yet in `buckets`: pending, or being written. */
+  pending: PendingBuckets;
+  /** Grows whenever the window is emptied, so a write that settles afterwards leaves the new window alone. */
+  epoch: number;
   /** Generations of the half-open cycles whose probe permits this instance holds, oldest first. */
   probes: number[];
   /** One admission decision and one opening at a time per provider in this instance. */
   admitting: boolean;
   opening: boolean;
+  /** Scratch space for judging the window, reused on every call. */
+  scratch: Counts;
 };
+
+/** A closed breaker's admission: one shared object, since the request path should allocate nothing for it. */
+const ADMIT_CLOSED: Admission = Object.freeze({ allowed: true, state: 'closed', probe: false });
 
 class StoreDeadlineError extends Error {
   readonly code = 'deadline_exceeded';
@@ -121,9 +132,14 @@ export class SharedBreakerBoard implements BreakerBoard {
   private serialTail: Promise<void> = Promise.resolve();
   private queued = { flush: false, refresh: false };
   private degraded = false;
+  /** One bucket write at a time: a slow store must not pile up writes (nor count them twice). */
+  private writing = false;
+  /** When this instance started: its window is no older than that. */
+  private readonly startedAt: number;
 
   constructor(private readonly deps: SharedBreakerBoardDeps) {
     this.now = deps.clock ?? Date.now;
+    this.startedAt = this.now();
     this.shard = deps.shard ?? Math.floor(Math.random() * deps.shards);
     this.deadlineMs = deps.storeDeadlineMs ?? DEFAULT_STORE_DEADLINE_MS;
     for (const [provider, settings] of Object.entries(deps.settings)) {
@@ -134,11 +150,14 @@ export class SharedBreakerBoard implements BreakerBoard {
         localOnly: false,
         sharedGeneration: initialRecord.generation,
         buckets: new Map(),
-        pending: zeroCounts(),
-        flushing: null,
+        sharedSum: zeroCounts(),
+        sharedSumFrom: Number.NaN,
+        pending: new PendingBuckets(settings),
+        epoch: 0,
         probes: [],
         admitting: false,
         opening: false,
+        scratch: zeroCounts(),
       });
     }
   }
@@ -166,10 +185,10 @@ export class SharedBreakerBoard implements BreakerBoard {
 
   async admit(provider: string): Promise<Admission> {
     const view = this.views.get(provider);
-    if (!view) return { allowed: true, state: 'closed', probe: false };
+    if (!view) return ADMIT_CLOSED;
     const now = this.now();
     const state = effectiveState(view.record, now, view.settings);
-    if (state.kind === 'closed') return { allowed: true, state: 'closed', probe: false };
+    if (state.kind === 'closed') return ADMIT_CLOSED;
     if (state.kind === 'open' && now < halfOpensAt(state, view.settings)) {
       return { allowed: false, state: 'open', retryAfterMs: halfOpensAt(state, view.settings) - now };
     }
@@ -190,22 +209,26 @@ export class SharedBreakerBoard implements BreakerBoard {
   recordOutcome(provider: string, outcome: CallOutcome): void {
     const view = this.views.get(provider);
     if (!view) return;
-    const now = this.now();
-    const verdict = classifyOutcome(outcome, view.settings.slowCallMs);
+    const verdict = classifyOutcome(outcome, view.settings);
     if (outcome.probe) {
       const generation = view.probes.shift();
       if (generation === undefined) return;
+      // A probe always settles its permit, or every later call would become a probe. A call that says nothing
+      // against the provider (it refused this input, so it is up and answering) passes.
+      const result = verdict === 'failure' ? 'failure' : 'success';
+      const now = this.now();
       void this.decide(view, (current) =>
-        decideProbeResult(provider, current, generation, verdict, now, view.settings),
+        decideProbeResult(provider, current, generation, result, now, view.settings),
       );
       return;
     }
     if (verdict === 'ignored') return;
+    const now = this.now();
     // A call admitted just before the breaker opened says nothing new about a window that is already judged.
     if (effectiveState(view.record, now, view.settings).kind !== 'closed') return;
-    view.pending.requests += 1;
-    if (verdict === 'failure') view.pending.failures += 1;
-    this.evaluate(view, now);
+    view.pending.record(now, verdict === 'failure');
+    // Only a failure can take the window to its threshold on the request path; the refresh judges the rest.
+    if (verdict === 'failure') this.evaluate(view, now);
   }
 
   // ---- operators ----
@@ -216,7 +239,7 @@ export class SharedBreakerBoard implements BreakerBoard {
     const now = this.now();
     return [...this.views.values()].map((view) => {
       const state = effectiveState(view.record, now, view.settings);
-      const figures = state.kind === 'closed' ? this.windowFigures(view, now) : view.record.figures;
+      const figures = state.kind === 'closed' ? figuresOf(this.windowCounts(view, now)) : view.record.figures;
       return {
         name: view.provider,
         state: state.kind,
@@ -229,7 +252,10 @@ export class SharedBreakerBoard implements BreakerBoard {
 
   // ---- sharing: flush and refresh, one at a time so that a flush is never counted twice ----
 
-  /** Writes this instance's pending counts: at most one bucket document per provider. */
+  /**
+   * Writes this instance's pending counts: one bucket document per provider and bucket with counts (one,
+   * except across a bucket boundary or after the store was out).
+   */
   flush(): Promise<void> {
     return this.serial(() => this.flushNow());
   }
@@ -260,42 +286,58 @@ export class SharedBreakerBoard implements BreakerBoard {
   }
 
   private async flushNow(): Promise<void> {
+    if (this.writing) return;
     const now = this.now();
-    const writes: { view: View; increment: BucketIncrement }[] = [];
+    const writes: { view: View; epoch: number; taken: PendingBucket[]; generation: number }[] = [];
+    const increments: BucketIncrement[] = [];
     for (const view of this.views.values()) {
-      if (view.pending.requests === 0) continue;
-      const bucketStart = bucketStartOf(now, view.settings.bucketMs);
-      const increment: BucketIncrement = {
-        provider: view.provider,
-        generation: view.sharedGeneration,
-        bucketStart,
-        shard: this.shard,
-        counts: view.pending,
-        expiresAt: bucketStart + view.settings.bucketMs + view.settings.windowMs,
-      };
-      view.flushing = view.pending;
-      view.pending = zeroCounts();
-      writes.push({ view, increment });
-    }
-    if (writes.length === 0) return;
-    try {
-      await this.withinDeadline(this.deps.store.addCounts(writes.map((w) => w.increment)));
-      for (const { view, increment } of writes) {
-        if (view.sharedGeneration !== increment.generation) continue;
-        const bucket = view.buckets.get(increment.bucketStart) ?? zeroCounts();
-        view.buckets.set(increment.bucketStart, addCounts(bucket, increment.counts));
+      const taken = view.pending.take(oldestBucketStart(now, view.settings));
+      if (taken.length === 0) continue;
+      writes.push({ view, epoch: view.epoch, taken, generation: view.sharedGeneration });
+      for (const { bucketStart, counts } of taken) {
+        increments.push({
+          provider: view.provider,
+          generation: view.sharedGeneration,
+          bucketStart,
+          shard: this.shard,
+          counts,
+          expiresAt: bucketStart + view.settings.bucketMs + view.settings.windowMs,
+        });
       }
+    }
+    if (increments.length === 0) return;
+    this.writing = true;
+    // Until the write settles its counts stay this instance's to count, even past the deadline: a slow store
+    // must not make them vanish (nor count twice: a write that failed is pending again, one that landed is
+    // the store's). A refresh that reads the landed write before it settles here counts it twice until then,
+    // at most one flush interval of one instance's calls.
+    const settled = this.deps.store.addCounts(increments).then(
+      () => {
+        for (const { view, epoch, taken, generation } of writes) {
+          if (view.epoch !== epoch) continue;
+          view.pending.settle(taken, true);
+          if (view.sharedGeneration !== generation) continue;
+          for (const { bucketStart, counts } of taken) {
+            const bucket = view.buckets.get(bucketStart) ?? zeroCounts();
+            view.buckets.set(bucketStart, addCounts(bucket, counts));
+          }
+          view.sharedSumFrom = Number.NaN;
+        }
+      },
+      (e: unknown) => {
+        this.storeFailed('flush', e);
+        for (const { view, epoch, taken } of writes)
+          if (view.epoch === epoch) view.pending.settle(taken, false);
+      },
+    );
+    const done = settled.finally(() => {
+      this.writing = false;
+    });
+    this.track(done);
+    try {
+      await this.withinDeadline(done);
     } catch (e) {
       this.storeFailed('flush', e);
-      // A write that failed outright is retried with the next flush. One that merely ran past the deadline
-      // may still land: those counts are dropped rather than risk counting them twice.
-      if (!(e instanceof StoreDeadlineError)) {
-        for (const { view, increment } of writes) {
-          if (view.sharedGeneration === increment.generation) addCounts(view.pending, increment.counts);
-        }
-      }
-    } finally {
-      for (const { view } of writes) view.flushing = null;
     }
   }
 
@@ -336,26 +378,40 @@ export class SharedBreakerBoard implements BreakerBoard {
     if (view.sharedGeneration !== generation) return;
     for (const start of view.buckets.keys()) if (start < starts[0]!) view.buckets.delete(start);
     for (const start of starts) if (start >= from) view.buckets.set(start, loaded.get(start) ?? zeroCounts());
+    view.sharedSumFrom = Number.NaN;
   }
 
   // ---- judging and deciding ----
 
-  /** The window as this instance knows it: shared buckets, plus its own counts not yet in them. */
-  private windowFigures(view: View, now: number): WindowFigures {
-    const total = zeroCounts();
-    for (const start of windowBucketStarts(now, view.settings)) {
-      const bucket = view.buckets.get(start);
-      if (bucket) addCounts(total, bucket);
+  /**
+   * The window as this instance knows it: shared buckets, plus its own counts not yet in them. Runs on every
+   * failed call: it walks a handful of slots and allocates nothing (the result is the view's scratch object).
+   */
+  private windowCounts(view: View, now: number): Counts {
+    const oldest = oldestBucketStart(now, view.settings);
+    if (view.sharedSumFrom !== oldest) {
+      view.sharedSum.requests = 0;
+      view.sharedSum.failures = 0;
+      for (const [start, counts] of view.buckets) if (start >= oldest) addCounts(view.sharedSum, counts);
+      view.sharedSumFrom = oldest;
     }
-    addCounts(total, view.pending);
-    if (view.flushing) addCounts(total, view.flushing);
-    return figuresOf(total);
+    const total = view.scratch;
+    total.requests = view.sharedSum.requests;
+    total.failures = view.sharedSum.failures;
+    view.pending.addInto(total, oldest);
+    return total;
+  }
+
+  /** How long the window being judged has been filling: since the last transition, or since this instance started. */
+  private windowAge(view: View, now: number): number {
+    return now - Math.max(view.record.changedAt, this.startedAt);
   }
 
   private evaluate(view: View, now: number): void {
     if (view.opening || effectiveState(view.record, now, view.settings).kind !== 'closed') return;
-    const figures = this.windowFigures(view, now);
-    if (!shouldOpen(figures, view.settings)) return;
+    const counts = this.windowCounts(view, now);
+    if (!shouldOpen(counts, this.windowAge(view, now), view.settings)) return;
+    const figures = figuresOf(counts);
     view.opening = true;
     const seen = view.sharedGeneration;
     void this.decide(view, (current) => decideOpen(view.provider, current, seen, figures, now)).finally(
@@ -363,6 +419,14 @@ export class SharedBreakerBoard implements BreakerBoard {
         view.opening = false;
       },
     );
+  }
+
+  /** Empties the window: a new period starts (a new shared generation, or a local close). */
+  private resetWindow(view: View): void {
+    view.buckets = new Map();
+    view.sharedSumFrom = Number.NaN;
+    view.pending.clear();
+    view.epoch += 1;
   }
 
   /**
@@ -392,6 +456,8 @@ export class SharedBreakerBoard implements BreakerBoard {
         if (local.transition) {
           view.record = local.record;
           view.localOnly = true;
+          // Closed again on this instance alone: its window starts empty, as a shared close's would.
+          if (local.transition.to === 'closed') this.resetWindow(view);
           this.deps.log(
             'WARNING',
             `breaker ${local.transition.to} on this instance only: shared state unavailable`,
@@ -426,8 +492,7 @@ export class SharedBreakerBoard implements BreakerBoard {
     if (record.generation !== view.sharedGeneration) {
       // A new period: its window starts empty, and what was counted for the old one no longer matters.
       view.sharedGeneration = record.generation;
-      view.buckets = new Map();
-      view.pending = zeroCounts();
+      this.resetWindow(view);
     }
     view.record = record;
     view.localOnly = false;

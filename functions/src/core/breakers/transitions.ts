@@ -124,14 +124,15 @@ export function decideProbeAdmission(
 
 /**
  * A probe's result, for the half-open generation that granted its permit: a failure re-opens the breaker,
- * the last needed success closes it (with an empty window), a call that says nothing about the provider
- * hands its permit back. A result for an older generation changes nothing.
+ * the last needed success closes it (with an empty window). Every probe settles its permit one way or the
+ * other: a permit handed back would make the next call a probe too, and the one after, each a write. A
+ * result for an older generation changes nothing.
  */
 export function decideProbeResult(
   provider: string,
   current: BreakerRecord | null,
   generation: number,
-  result: 'success' | 'failure' | 'ignored',
+  result: 'success' | 'failure',
   now: number,
   settings: BreakerSettings,
 ): Decision<Decided> {
@@ -139,10 +140,6 @@ export function decideProbeResult(
   const state = effectiveState(record, now, settings);
   if (state.kind !== 'half_open' || record.generation !== generation) {
     return { write: null, result: { record, transition: null } };
-  }
-  if (result === 'ignored') {
-    const next: BreakerRecord = { ...record, state: { ...state, permitsLeft: state.permitsLeft + 1 } };
-    return { write: next, result: { record: next, transition: null } };
   }
   if (result === 'failure') {
     const probed = state.successes + 1;
