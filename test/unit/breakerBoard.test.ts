@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../../functions/src/config.js';
+import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
 import type { BreakerRecord, BreakerSettings } from '../../functions/src/core/breakers/breakerState.js';
 import type { BreakerStore, BucketIncrement } from '../../functions/src/core/breakers/breakerStore.js';
@@ -116,6 +117,7 @@ function instances(
       shards: 8,
       shard: i % 8,
       audit: { write: async (e) => void audit.push(e) },
+      chainKey: DEV_CHAIN_KEY,
       gatewayVersion: 'test',
       log: (_severity, message, fields) => void logs.push({ message, fields }),
       clock: () => clock.now,

@@ -8,6 +8,7 @@ import { requireRole } from '../auth/principal.js';
 import { SCORER_VERSION, scoreResult } from '../confidence.js';
 import {
   isGatewayError,
+  isInputRefusedError,
   isLeaseLostError,
   isProvidersUnavailableError,
   NotFoundError,
@@ -253,7 +254,7 @@ export class InferenceService {
     }
     const attempts = providerAttempts
       ? [...providerAttempts]
-      : isProvidersUnavailableError(error)
+      : isProvidersUnavailableError(error) || isInputRefusedError(error)
         ? [...error.attempts]
         : [];
     // A chain of one: the failed attempt's own inference id is never stored, so nothing follows it.
