@@ -38,6 +38,7 @@ import { ReviewService } from './core/review/reviewService.js';
 import { type BreakerBoard, ProviderRouter } from './core/routing/router.js';
 import type { TaskScheduler } from './core/scheduling/taskScheduler.js';
 import { createReviewIntakeHandler } from './events/reviewIntake.js';
+import { outsideRequestDomain } from './http/frameworkDomain.js';
 import { createInferenceApi } from './http/inferenceApi.js';
 import { createLoadShedder } from './http/loadShedder.js';
 import { createReviewerApi } from './http/reviewerApi.js';
@@ -96,14 +97,15 @@ export function createGateway(
   const firestore = overrides.firestore ?? createFirestore(config.project);
   const logger = createLogger('gateway', overrides.logWriter);
   const authenticator = overrides.authenticator ?? createAuthenticator(config);
-  const audit =
-    overrides.audit ??
-    new LoggingAuditSink({
-      project: config.project,
-      toStdout: config.audit.toStdout,
-      file: config.audit.logFile ? resolve(config.audit.logFile) : null,
-      ...(overrides.logWriter ? { write: overrides.logWriter } : {}),
-    });
+  const ownSink = overrides.audit
+    ? null
+    : new LoggingAuditSink({
+        project: config.project,
+        toStdout: config.audit.toStdout,
+        file: config.audit.logFile ? resolve(config.audit.logFile) : null,
+        ...(overrides.logWriter ? { write: overrides.logWriter } : {}),
+      });
+  const audit = overrides.audit ?? ownSink!;
   const inferenceStore = new FirestoreInferenceStore(firestore);
   const trail = new AuditTrail({
     sink: audit,
@@ -211,8 +213,10 @@ export function createGateway(
   const reviewerShedder = createLoadShedder(config.overload);
 
   return {
-    inferenceApi: inferenceShedder.wrap((req, res) => inference().inferenceApi(req, res)),
-    reviewerApi: reviewerShedder.wrap(review.reviewerApi),
+    inferenceApi: outsideRequestDomain(
+      inferenceShedder.wrap((req, res) => inference().inferenceApi(req, res)),
+    ),
+    reviewerApi: outsideRequestDomain(reviewerShedder.wrap(review.reviewerApi)),
     reviewJobs: review.reviewJobs,
     reviewIntake: review.reviewIntake,
     firestore,
@@ -225,6 +229,7 @@ export function createGateway(
       reviewerShedder.close();
       await inferencePart?.sharedBreakers?.close();
       await review.close();
+      await ownSink?.close();
       if (!overrides.firestore) await firestore.terminate();
     },
   };

@@ -6,6 +6,7 @@
  *   npm run bench:load -- --rates 300 --duration 60 --rounds 1
  *   npm run bench:load -- --rates 600 --scenarios new    # overload: shedding at 2× capacity
  *   npm run bench:load -- --rates 300 --duration 300 --scenarios new --rss-every 60   # memory soak
+ *   npm run bench:load -- --rates 150 --rounds 1 --scenarios new,replay --cpu-prof .data/prof   # profile
  *
  * Starts its own local stack on free ports (emulators, model servers with `latencyMs` 50, the functions as
  * Functions Framework processes) and the floor prototype. For each round and rate it runs, interleaved:
@@ -35,6 +36,8 @@ const { values: flags } = parseArgs({
     'model-latency': { type: 'string', default: '50' },
     connections: { type: 'string', default: '0' },
     'rss-every': { type: 'string', default: '0' },
+    /** Writes a V8 CPU profile of every function process into this folder when the stack stops. */
+    'cpu-prof': { type: 'string' },
   },
 });
 const RATES = flags.rates.split(',').map(Number);
@@ -252,6 +255,9 @@ async function main(): Promise<void> {
       FIRESTORE_EMULATOR_PORT: '0',
       PUBSUB_EMULATOR_PORT: '0',
       AUDIT_LOG_FILE: path.join(PROJECT_ROOT, '.data', 'bench-load-audit.jsonl'),
+      ...(flags['cpu-prof']
+        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(flags['cpu-prof'])}` }
+        : {}),
     },
     log: (line) => void lines.push(line),
     functionLogDir: path.join(PROJECT_ROOT, '.data', 'logs', 'bench-load'),

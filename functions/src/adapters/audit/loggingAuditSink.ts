@@ -1,4 +1,4 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditSink } from '../../core/audit/auditSink.js';
 import { type AuditEvent, auditEventSchema } from '../../core/audit/events.js';
@@ -12,7 +12,8 @@ import { AuditEntryTooLargeError, auditLogEntry, MAX_AUDIT_ENTRY_BYTES } from '.
  * Both outputs carry the same JSON text of the event, so what is verified is exactly what was hashed.
  */
 export class LoggingAuditSink implements AuditSink {
-  private dirReady: Promise<unknown> | null = null;
+  /** The local file, opened once for appending (not once per event: that was most of a local event's cost). */
+  private file: Promise<FileHandle> | null = null;
 
   constructor(
     private readonly options: { project: string; toStdout: boolean; file: string | null; write?: LineWriter },
@@ -22,9 +23,10 @@ export class LoggingAuditSink implements AuditSink {
     auditEventSchema.parse(event);
     const eventJson = JSON.stringify(event);
     if (this.options.file) {
-      this.dirReady ??= mkdir(dirname(this.options.file), { recursive: true });
-      await this.dirReady;
-      await appendFile(this.options.file, `${eventJson}\n`);
+      const path = this.options.file;
+      this.file ??= mkdir(dirname(path), { recursive: true }).then(() => open(path, 'a'));
+      // O_APPEND: each event is one write at the end of the file, whatever else appends to it.
+      await (await this.file).appendFile(`${eventJson}\n`);
     }
     if (this.options.toStdout) {
       const line = JSON.stringify(auditLogEntry(event, eventJson, this.options.project));
@@ -32,5 +34,12 @@ export class LoggingAuditSink implements AuditSink {
       if (bytes > MAX_AUDIT_ENTRY_BYTES) throw new AuditEntryTooLargeError(event.eventId, bytes);
       (this.options.write ?? stdoutWriter)(line);
     }
+  }
+
+  /** Closes the local file, if one was opened. */
+  async close(): Promise<void> {
+    const file = this.file;
+    this.file = null;
+    await (await file?.catch(() => null))?.close();
   }
 }
