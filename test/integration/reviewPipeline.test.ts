@@ -361,6 +361,7 @@ describe('quality sampling (REVIEW_SAMPLE_RATE=1): confident outputs are answere
       .send({ action: 'reject', reasonCode: 'unsafe' });
     assert.equal(decided.status, 200);
 
+    const calls = (await models.a.stats()).requests;
     const replay = await submit(h, tenant, {}, key);
     assert.equal(replay.status, 200, 'the status first answered');
     assert.equal(replay.headers['idempotent-replayed'], 'true');
@@ -368,6 +369,6 @@ describe('quality sampling (REVIEW_SAMPLE_RATE=1): confident outputs are answere
     assert.equal(replay.body.status, 'rejected');
     assert.equal(replay.body.output, null);
     assert.equal(replay.body.review.state, 'rejected');
-    assert.equal((await models.a.stats()).requests, 1, 'a replay never calls a model');
+    assert.equal((await models.a.stats()).requests, calls, 'a replay never calls a model');
   });
 });
