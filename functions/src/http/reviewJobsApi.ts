@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ServiceCallerVerifier } from '../core/auth/serviceCaller.js';
 import { DependencyUnavailableError } from '../core/errors.js';
 import type { OutboxRelay } from '../core/review/outbox.js';
+import { reviewIdPattern } from '../core/review/reviewItem.js';
 import type { ReviewService } from '../core/review/reviewService.js';
 import { sendJson } from './problem.js';
 import { parseWith, type Route, requireJson, serveRoutes } from './request.js';
@@ -22,7 +23,7 @@ export const reviewJobPaths = {
   sweep: '/jobs/sweep-review-outbox',
 } as const;
 
-const deadlineSchema = z.strictObject({ reviewId: z.string().min(1).max(200) });
+const deadlineSchema = z.strictObject({ reviewId: z.string().regex(reviewIdPattern, 'must be a review id') });
 
 export type ReviewJobsDeps = {
   callers: ServiceCallerVerifier;
