@@ -185,6 +185,9 @@ const webhookSecretSchema = z
     return bytes >= 24 && bytes <= 64;
   }, 'must hold 24 to 64 bytes');
 
+/** The contract's limit on a request body (256 KiB); the framework's body parsers use it too. */
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+
 const envSchema = z.object({
   GATEWAY_ENV: z.enum(['local', 'production']).default('local'),
   GATEWAY_VERSION: z.string().default(process.env.npm_package_version ?? '0.1.0'),
@@ -197,11 +200,7 @@ const envSchema = z.object({
   ROUTING_CONFIG: jsonString(routingSchema).optional(),
   CALLBACK_ALLOWED_ORIGINS: jsonString(callbackOriginsSchema).optional(),
   WEBHOOK_SECRETS: jsonString(z.record(z.string().min(1), webhookSecretSchema)).optional(),
-  MAX_BODY_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(256 * 1024),
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
   AUDIT_LOG_FILE: z.string().optional(),
   AUDIT_HMAC_KEY: z.string().min(16).optional(),
   AUDIT_TO_STDOUT: boolish.default(true),
