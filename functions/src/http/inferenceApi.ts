@@ -6,6 +6,7 @@ import { traceIdOf } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
 import type { InferenceService } from '../core/inference/inferenceService.js';
+import type { CallbackOrigins } from '../core/review/callbacks.js';
 import { inferenceIdPattern } from '../core/review/reviewItem.js';
 import { taskNames } from '../core/tasks.js';
 import { sendJson } from './problem.js';
@@ -89,6 +90,8 @@ export type InferenceApiDeps = {
   providers: ProviderStatusSource;
   maxBodyBytes: number;
   allowHttpLoopbackCallbacks: boolean;
+  /** The tenant's allowed callback origins; a callbackUrl elsewhere is 422. */
+  callbackOrigins: CallbackOrigins;
   /** True once the function can reach its dependencies. */
   healthy: () => Promise<boolean>;
   onUnexpectedError: (error: unknown, req: Request) => void;
@@ -111,6 +114,8 @@ export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
         requireBodyWithin(req, deps.maxBodyBytes);
         const key = idempotencyKeyOf(req);
         const body = parseWith(requestSchema, req.body);
+        if (body.callbackUrl)
+          body.callbackUrl = deps.callbackOrigins.normalise(principal.tenant, body.callbackUrl);
         const fingerprint = requestFingerprint('POST', '/v1/inferences', req.body);
         const answer = await deps.inferences.create(principal, key, fingerprint, body, {
           trace: traceIdOf(req.headers),
