@@ -112,6 +112,21 @@ const jsonString = <T extends z.ZodType>(schema: T) =>
     })
     .pipe(schema);
 
+/**
+ * Verified emails are compared lower-cased (Google may return any case the account was created with), so the
+ * directory's keys are lower-cased too; two keys that differ only in case would make the winner an accident.
+ */
+function lowerCaseEmails<T>(principals: Record<string, T>, ctx: z.RefinementCtx): Record<string, T> {
+  const lowered: Record<string, T> = {};
+  for (const [email, entry] of Object.entries(principals)) {
+    const key = email.trim().toLowerCase();
+    if (key in lowered)
+      ctx.addIssue({ code: 'custom', message: `${key} is listed twice (emails ignore case)` });
+    lowered[key] = entry;
+  }
+  return lowered;
+}
+
 function localRouting(env: NodeJS.ProcessEnv): RoutingConfig {
   const a = env.LOCAL_A_URL ?? `http://127.0.0.1:${env.LOCAL_A_PORT ?? '8090'}/v1`;
   const b = env.LOCAL_B_URL ?? `http://127.0.0.1:${env.LOCAL_B_PORT ?? '8091'}/v1`;
@@ -132,21 +147,63 @@ function localRouting(env: NodeJS.ProcessEnv): RoutingConfig {
   };
 }
 
+/**
+ * Callback origins per tenant: `{ "st-marys": ["https://ehr.st-marys.example"] }`. Each entry is an origin
+ * (scheme, host, port; no path), kept in its WHATWG serialisation so that comparing it with a URL's
+ * `origin` is exact. Plain http is for local development only (loopback hosts; refused on Cloud Run).
+ */
+const callbackOriginsSchema = z.record(
+  z.string().min(1),
+  z.array(
+    z.string().transform((value, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${value} is not a URL` });
+        return z.NEVER;
+      }
+      const bare = url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+      if (!bare || !/^https?:$/.test(url.protocol)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${value} is not an origin such as https://ehr.example.org`,
+        });
+        return z.NEVER;
+      }
+      return url.origin;
+    }),
+  ),
+);
+
+/**
+ * Standard Webhooks signing secrets per tenant: `whsec_` and the base64 of 24 to 64 random bytes (the
+ * scheme's recommendation), as receivers' libraries expect them.
+ */
+const webhookSecretSchema = z
+  .string()
+  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be whsec_ followed by base64')
+  .refine((secret) => {
+    const bytes = Buffer.from(secret.slice('whsec_'.length), 'base64').length;
+    return bytes >= 24 && bytes <= 64;
+  }, 'must hold 24 to 64 bytes');
+
+/** The contract's limit on a request body (256 KiB); the framework's body parsers use it too. */
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+
 const envSchema = z.object({
   GATEWAY_ENV: z.enum(['local', 'production']).default('local'),
   GATEWAY_VERSION: z.string().default(process.env.npm_package_version ?? '0.1.0'),
   GOOGLE_CLOUD_PROJECT: z.string().default('demo-clinical-gateway'),
   AUTH_MODE: z.enum(['dev', 'google']).optional(),
   AUTH_AUDIENCE: z.string().optional(),
-  AUTH_PRINCIPALS: jsonString(z.record(z.string(), principalSchema)).optional(),
+  AUTH_PRINCIPALS: jsonString(z.record(z.string(), principalSchema)).transform(lowerCaseEmails).optional(),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
   IDEMPOTENCY_LEASE_SECONDS: z.coerce.number().positive().default(30),
   ROUTING_CONFIG: jsonString(routingSchema).optional(),
-  MAX_BODY_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(256 * 1024),
+  CALLBACK_ALLOWED_ORIGINS: jsonString(callbackOriginsSchema).optional(),
+  WEBHOOK_SECRETS: jsonString(z.record(z.string().min(1), webhookSecretSchema)).optional(),
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
   AUDIT_LOG_FILE: z.string().optional(),
   AUDIT_HMAC_KEY: z.string().min(16).optional(),
   AUDIT_CHAIN_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -215,6 +272,7 @@ export type Config = Readonly<{
     | { mode: 'google'; audience: string; principals: Record<string, z.infer<typeof principalSchema>> };
   idempotency: { ttlMs: number; leaseMs: number };
   maxBodyBytes: number;
+  callbacks: CallbackConfig;
   routing: RoutingConfig;
   audit: { logFile: string | null; hmacKey: string; chainKey: ChainKey; toStdout: boolean };
   /**
@@ -226,6 +284,13 @@ export type Config = Readonly<{
   tasks: TasksConfig;
   breakers: BreakerConfig;
 }>;
+
+export type CallbackConfig = {
+  /** Origins each tenant's callbacks may go to; a tenant not listed gets no callbacks. */
+  allowedOrigins: Readonly<Record<string, readonly string[]>>;
+  /** Standard Webhooks secret (`whsec_…`) per tenant; only the review jobs function is given them. */
+  webhookSecrets: Readonly<Record<string, string>>;
+};
 
 export type BreakerConfig = {
   /** How often an instance writes its counts, and reads the shared state. */
@@ -282,6 +347,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  // Cloud Run (and Cloud Functions, which runs on it) sets K_SERVICE. There, no development mode may be on,
+  // whatever GATEWAY_ENV says: a deploy that forgets GATEWAY_ENV=production must fail to start rather than
+  // accept `dev:` tokens, sign the audit chain with the public development key or talk to 127.0.0.1.
+  const onCloudRun = Boolean(env.K_SERVICE);
+  if (onCloudRun && e.GATEWAY_ENV !== 'production') {
+    throw new ConfigError(
+      'GATEWAY_ENV: must be production on Cloud Run (K_SERVICE is set); local development modes are refused there',
+    );
+  }
+  if (onCloudRun && !e.ROUTING_CONFIG) {
+    throw new ConfigError(
+      'ROUTING_CONFIG: required on Cloud Run (K_SERVICE is set); the local model servers are for development',
+    );
+  }
   const authMode = e.AUTH_MODE ?? (e.GATEWAY_ENV === 'local' ? 'dev' : 'google');
   if (authMode === 'dev' && e.GATEWAY_ENV !== 'local') {
     throw new ConfigError('AUTH_MODE: dev tokens are never accepted when GATEWAY_ENV=production');
@@ -324,6 +403,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     '',
   );
   const tasksServiceAccount = e.TASKS_SERVICE_ACCOUNT ?? LOCAL_TASKS_SERVICE_ACCOUNT;
+  const callbacks = callbackSettings(e, jobsUrl);
   const routing = e.ROUTING_CONFIG ?? localRouting(env);
   for (const [task, route] of Object.entries(routing.tasks)) {
     for (const step of route.chain) {
@@ -361,6 +441,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : { mode: 'google' as const, audience: e.AUTH_AUDIENCE!, principals: e.AUTH_PRINCIPALS! },
     idempotency: { ttlMs: e.IDEMPOTENCY_TTL_HOURS * 3_600_000, leaseMs: e.IDEMPOTENCY_LEASE_SECONDS * 1000 },
     maxBodyBytes: e.MAX_BODY_BYTES,
+    callbacks,
     routing,
     audit: {
       logFile: e.AUDIT_LOG_FILE ?? (e.GATEWAY_ENV === 'local' ? '.data/audit.jsonl' : null),
@@ -405,6 +486,42 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       providers: breakerSettings(e, routing),
     },
   });
+}
+
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
+function callbackSettings(e: z.infer<typeof envSchema>, jobsUrl: string): CallbackConfig {
+  const allowedOrigins = e.CALLBACK_ALLOWED_ORIGINS ?? {};
+  const jobsOrigin = new URL(jobsUrl).origin;
+  for (const [tenant, origins] of Object.entries(allowedOrigins)) {
+    for (const origin of origins) {
+      const { protocol, hostname } = new URL(origin);
+      if (protocol === 'http:' && (e.GATEWAY_ENV !== 'local' || !LOOPBACK_HOSTS.includes(hostname))) {
+        throw new ConfigError(
+          `CALLBACK_ALLOWED_ORIGINS: ${tenant}: ${origin} must be https (plain http only for loopback, locally)`,
+        );
+      }
+      // Callbacks carry no credential of ours, but the jobs endpoints are still nobody's webhook receiver.
+      if (origin === jobsOrigin) {
+        throw new ConfigError(
+          `CALLBACK_ALLOWED_ORIGINS: ${tenant}: ${origin} is the gateway's own jobs origin`,
+        );
+      }
+    }
+  }
+  const webhookSecrets = e.WEBHOOK_SECRETS ?? {};
+  // Only the review jobs function is given WEBHOOK_SECRETS; where it is, every tenant with callbacks needs one.
+  if (e.WEBHOOK_SECRETS) {
+    const unsigned = Object.keys(allowedOrigins).filter(
+      (tenant) => allowedOrigins[tenant]!.length > 0 && !webhookSecrets[tenant],
+    );
+    if (unsigned.length > 0) {
+      throw new ConfigError(
+        `WEBHOOK_SECRETS: no secret for tenant(s) ${unsigned.join(', ')} of CALLBACK_ALLOWED_ORIGINS`,
+      );
+    }
+  }
+  return { allowedOrigins, webhookSecrets };
 }
 
 function breakerSettings(

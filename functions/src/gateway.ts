@@ -21,6 +21,7 @@ import { createProviderClients } from './adapters/providers/createProviderClient
 import { PubSubReviewPublisher } from './adapters/pubsub/pubSubReviewPublisher.js';
 import { CloudTasksScheduler } from './adapters/tasks/cloudTasksScheduler.js';
 import { LocalTaskScheduler } from './adapters/tasks/localTaskScheduler.js';
+import { StandardWebhookSender } from './adapters/webhooks/standardWebhookSender.js';
 import type { Config } from './config.js';
 import type { AuditSink } from './core/audit/auditSink.js';
 import { AuditTrail } from './core/audit/auditTrail.js';
@@ -31,6 +32,7 @@ import { SharedBreakerBoard } from './core/breakers/sharedBreakerBoard.js';
 import { IdempotencyLedger } from './core/idempotency/ledger.js';
 import { InferenceService } from './core/inference/inferenceService.js';
 import type { ProviderClient } from './core/providers/provider.js';
+import { CallbackDelivery, CallbackOrigins } from './core/review/callbacks.js';
 import { OutboxRelay } from './core/review/outbox.js';
 import { ReviewIntake } from './core/review/reviewIntake.js';
 import type { ReviewPublisher } from './core/review/reviewPublisher.js';
@@ -202,6 +204,7 @@ export function createGateway(
       providers: { list: async () => (sharedBreakers ? sharedBreakers.list() : []) },
       maxBodyBytes: config.maxBodyBytes,
       allowHttpLoopbackCallbacks: config.env === 'local',
+      callbackOrigins: new CallbackOrigins(config.callbacks.allowedOrigins),
       healthy,
       onUnexpectedError,
     });
@@ -246,6 +249,8 @@ function createAuthenticator(config: Config): Authenticator {
 /** Outbox sweeps: entries per batch, batches per call (Cloud Scheduler calls every minute). */
 const SWEEP_BATCH = { batchSize: 200, maxBatches: 5 };
 const CLOUD_TASKS_DISPATCH_DEADLINE_SECONDS = 30;
+/** One callback attempt, well inside the task's dispatch deadline. */
+const WEBHOOK_TIMEOUT_MS = 10_000;
 
 /** The human-review pipeline: its services, the reviewer API, the review jobs and the review intake. */
 function createReviewParts(
@@ -290,8 +295,10 @@ function createReviewParts(
     store: new FirestoreOutboxStore(firestore),
     publisher,
     scheduler,
-    inferences: shared.inferenceStore,
-    callbackServiceAccount: config.tasks.serviceAccount,
+    callbackJob: {
+      url: `${config.tasks.jobsUrl}${reviewJobPaths.callback}`,
+      oidc: { serviceAccountEmail: config.tasks.serviceAccount, audience: config.tasks.jobsAudience },
+    },
     deliveryTimeoutMs: config.review.publishTimeoutMs,
     warn,
     ...clock,
@@ -330,6 +337,7 @@ function createReviewParts(
           audiences: [
             config.tasks.jobsAudience,
             `${config.tasks.jobsUrl}${reviewJobPaths.deadline}`,
+            `${config.tasks.jobsUrl}${reviewJobPaths.callback}`,
             `${config.tasks.jobsUrl}${reviewJobPaths.sweep}`,
           ],
           allowedEmails: allowedCallers,
@@ -347,6 +355,15 @@ function createReviewParts(
     reviewJobs: createReviewJobsApi({
       callers: serviceCallers,
       reviews,
+      callbacks: new CallbackDelivery({
+        inferences: shared.inferenceStore,
+        origins: new CallbackOrigins(config.callbacks.allowedOrigins),
+        sender: new StandardWebhookSender({
+          secrets: config.callbacks.webhookSecrets,
+          timeoutMs: WEBHOOK_TIMEOUT_MS,
+          ...clock,
+        }),
+      }),
       outbox,
       sweep: { minAgeMs: config.review.outboxMinAgeMs, ...SWEEP_BATCH },
       healthy: shared.healthy,

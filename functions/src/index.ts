@@ -7,12 +7,13 @@ import { installProblemFinalHandler } from './http/frameworkErrors.js';
  * Registrations only: which handler serves which function. Configuration is read and validated once, at cold
  * start: a bad setting fails the start with a message naming the variable.
  */
-installProblemFinalHandler();
+const config = loadConfig();
+installProblemFinalHandler({ maxBodyBytes: config.maxBodyBytes });
 
 // Cloud Functions names the function this instance serves in FUNCTION_TARGET; only its parts are built at
 // cold start (the review functions, for instance, hold no provider keys).
 const target = process.env.FUNCTION_TARGET;
-const gateway = createGateway(loadConfig(), {}, { eager: target ? [target] : [] });
+const gateway = createGateway(config, {}, { eager: target ? [target] : [] });
 
 http('inferenceApi', gateway.inferenceApi);
 http('reviewerApi', gateway.reviewerApi);

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Message } from '@google-cloud/pubsub';
 import { escalationOperatorsSubscription } from '../../functions/dev/reviewTopology.js';
 import { manualClock, startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
@@ -9,10 +7,10 @@ import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../s
 type Models = Awaited<ReturnType<typeof startModelServers>>;
 
 /**
- * Deadlines and callbacks run on the local task scheduler (TASKS_MODE=local): tasks stored in Firestore,
+ * Deadlines run on the local task scheduler (TASKS_MODE=local): tasks stored in Firestore,
  * performed by `LocalTaskRunner.runDue()`, which these tests call themselves with an injected clock.
  */
-describe('review deadlines and callbacks (local task scheduler, injected clock, emulators)', () => {
+describe('review deadlines (local task scheduler, injected clock, emulators)', () => {
   let models: Models;
   let h: ReviewHarness;
   let tenant: string;
@@ -136,72 +134,4 @@ describe('review deadlines and callbacks (local task scheduler, injected clock, 
     assert.equal((await deadlineCheck(reviewId, reviewerOf(tenant))).status, 401);
     assert.equal((await deadlineCheck(reviewId, h.serviceToken('mallory@local.test'))).status, 403);
   });
-
-  it('a callback URL receives the decided resource, also after failing the first tries', async () => {
-    const hook = await callbackServer([503, 500]);
-    try {
-      const { inferenceId, reviewId } = await queuedReview({ callbackUrl: `${hook.url}/hooks/inference` });
-      await h.reviewer.post(`/v1/reviews/${reviewId}/claim`).set('Authorization', reviewerOf(tenant));
-      const decided = await h.reviewer
-        .post(`/v1/reviews/${reviewId}/decision`)
-        .set('Authorization', reviewerOf(tenant))
-        .set('Content-Type', 'application/json')
-        .send({ action: 'approve' });
-      assert.equal(decided.status, 200);
-
-      assert.equal((await h.runner.runDue()).attempted >= 1, true);
-      assert.equal(hook.calls.length, 1);
-      clock.advance(1_000);
-      await h.runner.runDue();
-      assert.equal(hook.calls.length, 2);
-      clock.advance(1_999);
-      await h.runner.runDue();
-      assert.equal(hook.calls.length, 2, 'the second retry waits its backoff (2 s)');
-      clock.advance(1);
-      await h.runner.runDue();
-      assert.equal(hook.calls.length, 3);
-      clock.advance(60_000);
-      await h.runner.runDue();
-      assert.equal(hook.calls.length, 3, 'a delivered callback is not sent again');
-
-      const resource = await h.inference
-        .get(`/v1/inferences/${inferenceId}`)
-        .set('Authorization', `Bearer dev:${tenant}:clinician:alice`);
-      for (const call of hook.calls) {
-        assert.equal(call.path, '/hooks/inference');
-        assert.deepEqual(JSON.parse(call.body), resource.body);
-        assert.equal(call.headers['content-type'], 'application/json');
-        assert.equal(call.headers.authorization, h.serviceToken());
-      }
-      assert.equal(JSON.parse(hook.calls[2]!.body).status, 'completed');
-      assert.deepEqual(
-        hook.calls.map((c) => c.headers['x-cloudtasks-taskretrycount']),
-        ['0', '1', '2'],
-      );
-    } finally {
-      await hook.close();
-    }
-  });
 });
-
-/** A callback receiver that answers the given statuses first, then 204. */
-async function callbackServer(failures: number[]) {
-  const calls: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk) => {
-      body += chunk;
-    });
-    req.on('end', () => {
-      calls.push({ path: req.url ?? '', headers: req.headers, body });
-      res.statusCode = failures[calls.length - 1] ?? 204;
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}

@@ -104,6 +104,22 @@ describe('GoogleIdTokenAuthenticator (locally signed tokens)', () => {
     await assert.rejects(auth.authenticate(bearer(token)), isForbiddenError);
   });
 
+  it('matches a directory entry written in any case (emails are case-insensitive)', async () => {
+    const mixedCase = new GoogleIdTokenAuthenticator({
+      audience,
+      principals: { 'ALICE@Hospital.Example': { tenant: 'st-marys', roles: ['clinician'] } },
+      getCerts: async () => ({ k1: pub }),
+    });
+    for (const email of ['alice@hospital.example', 'Alice@HOSPITAL.example']) {
+      const principal = await mixedCase.authenticate(bearer(signJwt(priv, 'k1', { ...claims, email })));
+      assert.deepEqual(principal, {
+        subject: 'alice@hospital.example',
+        tenant: 'st-marys',
+        roles: ['clinician'],
+      });
+    }
+  });
+
   it('refuses garbage', async () => {
     await assert.rejects(auth.authenticate('Bearer not.a.jwt'), isUnauthenticatedError);
   });

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import bodyParser from 'body-parser';
+import { DEFAULT_MAX_BODY_BYTES } from '../config.js';
 import {
   NotFoundError,
   PayloadTooLargeError,
@@ -9,31 +11,88 @@ import {
 import { problemFor } from './problem.js';
 
 /**
- * The Functions Framework parses request bodies before our handler runs, and hands parse failures (malformed
- * JSON, bad charset) to Express's default final handler, which answers HTML, with a stack trace outside
- * NODE_ENV=production (functions-framework-nodejs issue #686, open). Our contract says every error is a
- * problem document, so we give the framework's Express app a final handler of our own. It only changes what
- * happens to requests the framework could not hand to a function; it must be installed before the framework
- * builds its server, which importing this module from index.ts guarantees.
+ * Two things the Functions Framework does before our handler runs, and that we take over:
+ *
+ * - It reads and parses every request body up to 1 GiB (`requestLimit = '1024mb'` in its server.ts, not
+ *   configurable), so a few 32 MiB requests exhaust an instance long before our own size check could answer.
+ *   We parse first, with the framework's own parsers (body-parser, same types, same options, same `rawBody`)
+ *   but with our limit: a declared `Content-Length` over it is answered 413 before a byte of the body is read,
+ *   and a chunked or compressed body stops being buffered at the limit. body-parser skips a request whose
+ *   body was already read, so the framework's parsers then let it through untouched.
+ * - It hands parse failures (malformed JSON, bad charset) to Express's default final handler, which answers
+ *   HTML, with a stack trace outside NODE_ENV=production (functions-framework-nodejs issue #686, open). Our
+ *   contract says every error is a problem document, so we give the framework's Express app a final handler of
+ *   our own.
+ *
+ * Both hook Express's `app.handle`, which Express copies into each app it creates: install before the framework
+ * builds its server (importing this module from index.ts guarantees it). Installing again changes the limit.
  */
 
 type FinalHandler = (err?: unknown) => void;
 type Handle = (this: unknown, req: IncomingMessage, res: ServerResponse, callback?: FinalHandler) => unknown;
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: FinalHandler) => void;
+type Guard = { maxBodyBytes: number; parsers: Middleware[] };
 
 const marker = Symbol.for('clinical-gateway.final-handler');
 
-export function installProblemFinalHandler(): void {
+export function installProblemFinalHandler(options: { maxBodyBytes?: number } = {}): void {
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const requireFromFramework = createRequire(import.meta.resolve('@google-cloud/functions-framework'));
   const express = requireFromFramework('express') as {
-    application: { handle: Handle & { [marker]?: true } };
+    application: { handle: Handle & { [marker]?: Guard } };
   };
+  const installed = express.application.handle[marker];
+  if (installed) {
+    Object.assign(installed, { maxBodyBytes, parsers: bodyParsers(maxBodyBytes) });
+    return;
+  }
   const original = express.application.handle;
-  if (original[marker]) return;
-  const handle: Handle & { [marker]?: true } = function (this: unknown, req, res, callback) {
-    return original.call(this, req, res, callback ?? ((err?: unknown) => finish(res, err)));
+  const guard: Guard = { maxBodyBytes, parsers: bodyParsers(maxBodyBytes) };
+  const handle: Handle & { [marker]?: Guard } = function (this: unknown, req, res, callback) {
+    // A mounted sub-app is handed requests its parent has already read.
+    if (callback) return original.call(this, req, res, callback);
+    const done = (err?: unknown) => finish(res, err);
+    if (Number(req.headers['content-length']) > guard.maxBodyBytes) {
+      // Answer without reading, and close: the client may still be sending the body.
+      res.setHeader('Connection', 'close');
+      done(new PayloadTooLargeError(`the request body must be at most ${guard.maxBodyBytes} bytes`));
+      return undefined;
+    }
+    runInOrder(guard.parsers, req, res, (err) => {
+      if (err) done(err);
+      else original.call(this, req, res, done);
+    });
+    return undefined;
   };
-  handle[marker] = true;
+  handle[marker] = guard;
   express.application.handle = handle;
+}
+
+/** The framework's parsers (server.ts), in its order, with our limit instead of its 1 GiB. */
+function bodyParsers(limit: number): Middleware[] {
+  const verify = (req: IncomingMessage, _res: ServerResponse, buf: Buffer) => {
+    (req as IncomingMessage & { rawBody?: Buffer }).rawBody = buf;
+  };
+  return [
+    bodyParser.json({ type: 'application/cloudevents+json', limit, verify }),
+    bodyParser.json({ limit, verify }),
+    bodyParser.text({ limit, verify }),
+    bodyParser.urlencoded({ limit, verify, extended: true }),
+    bodyParser.raw({ type: '*/*', limit, verify }),
+  ] as Middleware[];
+}
+
+function runInOrder(
+  middleware: readonly Middleware[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  done: FinalHandler,
+): void {
+  const step = (i: number) => (err?: unknown) => {
+    if (err || i === middleware.length) done(err);
+    else middleware[i]!(req, res, step(i + 1));
+  };
+  step(0)();
 }
 
 function finish(res: ServerResponse, err: unknown): void {

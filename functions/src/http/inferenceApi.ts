@@ -5,15 +5,22 @@ import { z } from 'zod';
 import { traceIdOf } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
-import { ValidationError } from '../core/errors.js';
 import type { InferenceService } from '../core/inference/inferenceService.js';
+import type { CallbackOrigins } from '../core/review/callbacks.js';
+import { inferenceIdPattern } from '../core/review/reviewItem.js';
 import { taskNames } from '../core/tasks.js';
 import { sendJson } from './problem.js';
-import { parseWith, type Route, requireBodyWithin, requireJson, serveRoutes } from './request.js';
+import {
+  idempotencyKeyOf,
+  parseWith,
+  type Route,
+  requireBodyWithin,
+  requireJson,
+  serveRoutes,
+} from './request.js';
 
 /** The contract's limits on a request to `POST /v1/inferences`. */
 const MAX_TEXT_CHARS = 100_000;
-const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
 
 const wellFormed = (s: string) => s.isWellFormed();
 const charCount = (s: string) => [...s].length;
@@ -83,6 +90,8 @@ export type InferenceApiDeps = {
   providers: ProviderStatusSource;
   maxBodyBytes: number;
   allowHttpLoopbackCallbacks: boolean;
+  /** The tenant's allowed callback origins; a callbackUrl elsewhere is 422. */
+  callbackOrigins: CallbackOrigins;
   /** True once the function can reach its dependencies. */
   healthy: () => Promise<boolean>;
   onUnexpectedError: (error: unknown, req: Request) => void;
@@ -103,13 +112,10 @@ export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
         requireRole(principal, 'clinician');
         requireJson(req);
         requireBodyWithin(req, deps.maxBodyBytes);
-        const key = req.headers['idempotency-key'];
-        if (typeof key !== 'string' || !idempotencyKeyPattern.test(key)) {
-          throw new ValidationError('Idempotency-Key header is required: 1 to 255 visible ASCII characters', [
-            { path: 'header:Idempotency-Key', message: 'missing or malformed' },
-          ]);
-        }
+        const key = idempotencyKeyOf(req);
         const body = parseWith(requestSchema, req.body);
+        if (body.callbackUrl)
+          body.callbackUrl = deps.callbackOrigins.normalise(principal.tenant, body.callbackUrl);
         const fingerprint = requestFingerprint('POST', '/v1/inferences', req.body);
         const answer = await deps.inferences.create(principal, key, fingerprint, body, {
           trace: traceIdOf(req.headers),
@@ -126,6 +132,7 @@ export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
     {
       method: 'GET',
       path: '/v1/inferences/:id',
+      params: { id: inferenceIdPattern },
       handle: async ({ req, res, principal }, params) => {
         sendJson(
           res,

@@ -1,4 +1,5 @@
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
+import { parseItem } from 'structured-headers';
 import type { z } from 'zod';
 import {
   type FieldProblem,
@@ -10,6 +11,35 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { sendJson, sendProblem } from './problem.js';
+
+/** An idempotency key: 1 to 255 visible ASCII characters (the contract). */
+const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * The `Idempotency-Key` of a request. The IETF draft defines the header as a structured-field string
+ * (`Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324"`), while many clients send the bare key; both
+ * name the same key, so `"abc"` and `abc` are one key. A value that starts with a double quote is read as an
+ * sf-string (RFC 8941, by structured-headers) and must be one; its parameters, which the draft defines none
+ * of, are ignored as RFC 8941 says. Anything else is the key as sent. Either way the key itself must be 1 to
+ * 255 visible ASCII characters, else 400.
+ */
+export function idempotencyKeyOf(req: Request): string {
+  const header = req.headers['idempotency-key'];
+  let key: unknown = header;
+  if (typeof header === 'string' && header.startsWith('"')) {
+    try {
+      [key] = parseItem(header);
+    } catch {
+      key = undefined;
+    }
+  }
+  if (typeof key !== 'string' || !idempotencyKeyPattern.test(key)) {
+    throw new ValidationError('Idempotency-Key header is required: 1 to 255 visible ASCII characters', [
+      { path: 'header:Idempotency-Key', message: 'missing or malformed' },
+    ]);
+  }
+  return key;
+}
 
 /** Requests with a body must say it is JSON. */
 export function requireJson(req: Request): void {
@@ -45,6 +75,12 @@ export type Route<C> = {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** A path pattern such as `/v1/inferences/:id`. */
   path: string;
+  /**
+   * The pattern each path parameter must match (every `:name` needs one). A value that does not match
+   * answers 404 before it reaches a handler, so a malformed id (`inf_a%2Fb`, `__x__`, 1,500 bytes) never
+   * becomes a Firestore document path, where it would throw or name a reserved document.
+   */
+  params?: Readonly<Record<string, RegExp>>;
   handle: (ctx: C, params: Record<string, string>) => Promise<void>;
 };
 
@@ -58,11 +94,30 @@ export function matchRoute<C>(routes: readonly Route<C>[], method: string, path:
   for (const route of routes) {
     const params = matchPath(route.path, normalised);
     if (!params) continue;
-    if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { route, params };
+    if (route.method === method || (method === 'HEAD' && route.method === 'GET')) {
+      if (!paramsWellFormed(route, params)) throw new NotFoundError('no such resource');
+      return { route, params };
+    }
     allowed.push(route.method);
   }
   if (allowed.length > 0) throw new MethodNotAllowedError(allowed);
   throw new NotFoundError('no such resource');
+}
+
+/** A route whose parameter has no pattern would answer 404 to everything: fail at start instead. */
+function requirePatterns(route: { path: string; params?: Readonly<Record<string, RegExp>> }): void {
+  for (const segment of route.path.split('/')) {
+    if (segment.startsWith(':') && !route.params?.[segment.slice(1)]) {
+      throw new Error(`route ${route.path}: parameter ${segment} needs a pattern in params`);
+    }
+  }
+}
+
+function paramsWellFormed(
+  route: { params?: Readonly<Record<string, RegExp>> },
+  params: Record<string, string>,
+) {
+  return Object.entries(params).every(([name, value]) => route.params?.[name]?.test(value) === true);
 }
 
 function matchPath(pattern: string, path: string): Record<string, string> | null {
@@ -100,6 +155,7 @@ export function serveRoutes<A>(options: {
   healthy: () => Promise<boolean>;
   onUnexpectedError: (error: unknown, req: Request) => void;
 }): HttpFunction {
+  for (const route of options.routes) requirePatterns(route);
   return async (req, res) => {
     try {
       if (req.path === '/healthz') {

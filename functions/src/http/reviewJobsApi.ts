@@ -2,7 +2,9 @@ import type { HttpFunction, Request, Response } from '@google-cloud/functions-fr
 import { z } from 'zod';
 import type { ServiceCallerVerifier } from '../core/auth/serviceCaller.js';
 import { DependencyUnavailableError } from '../core/errors.js';
+import type { CallbackDelivery } from '../core/review/callbacks.js';
 import type { OutboxRelay } from '../core/review/outbox.js';
+import { reviewIdPattern } from '../core/review/reviewItem.js';
 import type { ReviewService } from '../core/review/reviewService.js';
 import { sendJson } from './problem.js';
 import { parseWith, type Route, requireJson, serveRoutes } from './request.js';
@@ -12,6 +14,9 @@ import { parseWith, type Route, requireJson, serveRoutes } from './request.js';
  *
  * - `POST /tasks/review-deadline` `{ "reviewId": "rev_..." }`: Cloud Tasks, at a review item's due time.
  *   200 with the outcome; a check that comes too early answers 409, which Cloud Tasks retries.
+ * - `POST /tasks/review-callback` `{ "reviewId": "rev_..." }`: Cloud Tasks, once a review is decided. Sends
+ *   the signed callback to the caller's URL (core/review/callbacks.ts): 200 with the outcome, or 503 when the
+ *   receiver did not take it (answered other than 2xx, or could not be reached), which Cloud Tasks retries.
  * - `POST /jobs/sweep-review-outbox`: Cloud Scheduler, every minute. 200 with counts, or 503 if some entry
  *   could not be delivered (it stays in the outbox for the next sweep), which shows up in the job's status.
  */
@@ -19,14 +24,18 @@ import { parseWith, type Route, requireJson, serveRoutes } from './request.js';
 /** The job endpoints; Cloud Tasks and Cloud Scheduler (Terraform) call exactly these paths. */
 export const reviewJobPaths = {
   deadline: '/tasks/review-deadline',
+  callback: '/tasks/review-callback',
   sweep: '/jobs/sweep-review-outbox',
 } as const;
 
-const deadlineSchema = z.strictObject({ reviewId: z.string().min(1).max(200) });
+const reviewTaskSchema = z.strictObject({
+  reviewId: z.string().regex(reviewIdPattern, 'must be a review id'),
+});
 
 export type ReviewJobsDeps = {
   callers: ServiceCallerVerifier;
   reviews: ReviewService;
+  callbacks: CallbackDelivery;
   outbox: OutboxRelay;
   sweep: { minAgeMs: number; batchSize: number; maxBatches: number };
   healthy: () => Promise<boolean>;
@@ -44,9 +53,20 @@ export function createReviewJobsApi(deps: ReviewJobsDeps): HttpFunction {
       path: reviewJobPaths.deadline,
       handle: async ({ req, res }) => {
         requireJson(req);
-        const { reviewId } = parseWith(deadlineSchema, req.body);
+        const { reviewId } = parseWith(reviewTaskSchema, req.body);
         const outcome = await deps.reviews.escalateIfOverdue(reviewId);
         if (outcome !== 'already_escalated') deps.info('review deadline checked', { reviewId, outcome });
+        sendJson(res, 200, { reviewId, outcome });
+      },
+    },
+    {
+      method: 'POST',
+      path: reviewJobPaths.callback,
+      handle: async ({ req, res }) => {
+        requireJson(req);
+        const { reviewId } = parseWith(reviewTaskSchema, req.body);
+        const outcome = await deps.callbacks.deliver(reviewId);
+        deps.info('review callback sent', { reviewId, outcome });
         sendJson(res, 200, { reviewId, outcome });
       },
     },

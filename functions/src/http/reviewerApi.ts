@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { traceIdOf } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
-import { reasonCodes, reviewActions, reviewItemStates } from '../core/review/reviewItem.js';
+import { reasonCodes, reviewActions, reviewIdPattern, reviewItemStates } from '../core/review/reviewItem.js';
 import type { ReviewService } from '../core/review/reviewService.js';
 import { sendJson } from './problem.js';
 import { parseWith, type Route, requireBodyWithin, requireJson, serveRoutes } from './request.js';
@@ -71,6 +71,7 @@ export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
     {
       method: 'POST',
       path: '/v1/reviews/:id/claim',
+      params: { id: reviewIdPattern },
       handle: async ({ req, res, principal }, params) => {
         requireRole(principal, 'reviewer');
         sendJson(
@@ -83,6 +84,7 @@ export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
     {
       method: 'POST',
       path: '/v1/reviews/:id/decision',
+      params: { id: reviewIdPattern },
       handle: async ({ req, res, principal }, params) => {
         requireRole(principal, 'reviewer');
         requireJson(req);

@@ -1,13 +1,18 @@
 import { type Authenticator, type Principal, type Role, roles } from '../../core/auth/principal.js';
 import { UnauthenticatedError } from '../../core/errors.js';
+import { refuseOnCloudRun } from './cloudRunGuard.js';
 
 const part = /^[A-Za-z0-9._@-]{1,128}$/;
 
 /**
  * Local development tokens, `dev:<tenant>:<role>:<subject>`. Never enabled in a deployed function:
- * config.ts refuses AUTH_MODE=dev unless GATEWAY_ENV=local.
+ * config.ts refuses AUTH_MODE=dev unless GATEWAY_ENV=local, and on Cloud Run (K_SERVICE) in any case.
  */
 export class DevAuthenticator implements Authenticator {
+  constructor() {
+    refuseOnCloudRun('AUTH_MODE=dev (dev: tokens)');
+  }
+
   async authenticate(header: string | undefined): Promise<Principal> {
     const token = bearerToken(header);
     const [scheme, tenant, role, subject, ...rest] = token.split(':');

@@ -1,5 +1,6 @@
 import type { ServiceCaller, ServiceCallerVerifier } from '../../core/auth/serviceCaller.js';
 import { ForbiddenError, UnauthenticatedError } from '../../core/errors.js';
+import { refuseOnCloudRun } from './cloudRunGuard.js';
 import { bearerToken } from './devAuthenticator.js';
 import { type Certificates, GoogleIdTokenVerifier } from './googleIdToken.js';
 
@@ -39,13 +40,14 @@ const DEV_PREFIX = 'dev-oidc:';
 export const devOidcToken = (serviceAccountEmail: string): string => `${DEV_PREFIX}${serviceAccountEmail}`;
 
 /**
- * Local development only (config.ts refuses dev auth when GATEWAY_ENV=production): accepts
+ * Local development only (config.ts refuses dev auth when GATEWAY_ENV=production or K_SERVICE is set): accepts
  * `Bearer dev-oidc:<service account email>` for an allowed service account.
  */
 export class DevServiceCallerVerifier implements ServiceCallerVerifier {
   private readonly allowed: ReadonlySet<string>;
 
   constructor(allowedEmails: readonly string[]) {
+    refuseOnCloudRun('dev-oidc: service tokens');
     this.allowed = new Set(allowedEmails.map((e) => e.toLowerCase()));
   }
 

@@ -2,6 +2,7 @@ import { FieldValue, type Firestore, type Timestamp } from '@google-cloud/firest
 import { DependencyUnavailableError } from '../../core/errors.js';
 import { type Backoff, backoffDelayMs } from '../../core/retry.js';
 import type { ScheduleOutcome, TaskRequest, TaskScheduler } from '../../core/scheduling/taskScheduler.js';
+import { refuseOnCloudRun } from '../auth/cloudRunGuard.js';
 import { devOidcToken } from '../auth/serviceCallerAuthenticator.js';
 import { collections, grpcCode, hasCode, revive } from '../firestore/firestoreClient.js';
 
@@ -25,7 +26,9 @@ export class LocalTaskScheduler implements TaskScheduler {
   constructor(
     private readonly db: Firestore,
     private readonly options: { clock?: () => Date } = {},
-  ) {}
+  ) {
+    refuseOnCloudRun('TASKS_MODE=local (the local task scheduler)');
+  }
 
   async schedule(task: TaskRequest): Promise<ScheduleOutcome> {
     const now = this.options.clock?.() ?? new Date();
@@ -91,6 +94,7 @@ export class LocalTaskRunner {
     private readonly db: Firestore,
     private readonly options: LocalTaskRunnerOptions = {},
   ) {
+    refuseOnCloudRun('the local task runner');
     this.now = options.clock ?? (() => new Date());
     this.maxAttempts = options.maxAttempts ?? 10;
     this.backoff = options.backoff ?? { minMs: 1_000, maxMs: 60_000 };

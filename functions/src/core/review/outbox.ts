@@ -1,7 +1,6 @@
 import { DependencyUnavailableError, isGatewayError } from '../errors.js';
-import { type InferenceStore, toResource } from '../inference/inference.js';
 import { withTimeout } from '../retry.js';
-import type { TaskScheduler } from '../scheduling/taskScheduler.js';
+import type { TaskRequest, TaskScheduler } from '../scheduling/taskScheduler.js';
 import type { TaskName } from '../tasks.js';
 import type { ReviewPublisher } from './reviewPublisher.js';
 
@@ -72,9 +71,12 @@ export type OutboxRelayDeps = {
   store: OutboxStore;
   publisher: ReviewPublisher;
   scheduler: TaskScheduler;
-  inferences: Pick<InferenceStore, 'getInference'>;
-  /** Service account whose OIDC token callbacks carry, audience = the callback URL; null: none (local). */
-  callbackServiceAccount: string | null;
+  /**
+   * Where callback tasks go: the review jobs endpoint that signs and sends the callback (core/review/
+   * callbacks.ts), with our internal identity. The caller's URL is never a task target: an internal token
+   * must not leave the gateway.
+   */
+  callbackJob: Pick<TaskRequest, 'url' | 'oidc'>;
   /** How long one delivery may take before it is left to the sweeper. */
   deliveryTimeoutMs: number;
   clock?: () => Date;
@@ -165,22 +167,15 @@ export class OutboxRelay {
           escalatedAt: entry.escalatedAt.toISOString(),
         });
         return;
-      case 'callback': {
-        const inference = await this.deps.inferences.getInference(entry.inferenceId);
-        if (!inference) throw new Error('callback for an unknown inference');
+      case 'callback':
         await this.deps.scheduler.schedule({
           queue: 'callbacks',
           name: `callback-${entry.reviewId}`,
-          url: entry.callbackUrl,
-          // The decided resource, exactly what GET /v1/inferences/{id} answers.
-          body: toResource(inference),
+          ...this.deps.callbackJob,
+          body: { reviewId: entry.reviewId },
           scheduleAt: this.now(),
-          oidc: this.deps.callbackServiceAccount
-            ? { serviceAccountEmail: this.deps.callbackServiceAccount, audience: entry.callbackUrl }
-            : null,
         });
         return;
-      }
     }
   }
 }
