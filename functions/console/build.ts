@@ -6,7 +6,7 @@
  *
  *   tsx functions/console/build.ts [outDir]
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -43,7 +43,8 @@ export async function buildConsole(outDir: string = DEFAULT_CONSOLE_OUT_DIR): Pr
     .replace('%SCRIPT%', `./${script}`)
     .replace('%STYLE%', `./${style}`);
   writeFileSync(path.join(outDir, 'index.html'), html);
-  return ['index.html', ...outputs];
+  copyFileSync(path.join(SOURCE_DIR, 'favicon.svg'), path.join(outDir, 'favicon.svg'));
+  return ['index.html', 'favicon.svg', ...outputs];
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -136,7 +136,10 @@ const thresholdLine: Plugin<'bar'> = {
       ctx.setLineDash([]);
       ctx.fillStyle = COLOURS.threshold;
       ctx.font = '12px system-ui, sans-serif';
-      ctx.fillText(`threshold ${t}`, px + 4, top + 12);
+      // The label sits on the side of the line with room for it.
+      const right = px > (chart.chartArea.left + chart.chartArea.right) / 2;
+      ctx.textAlign = right ? 'right' : 'left';
+      ctx.fillText(`threshold ${t}`, right ? px - 4 : px + 4, top + 12);
       ctx.restore();
     }
   },

@@ -1,6 +1,6 @@
 import { useRef, useState } from 'preact/hooks';
 import { ApiError, type ItemState, itemStates, type ReviewerApi, type ReviewItem } from './api.js';
-import { percent, score, taskTitle, timeLeft } from './format.js';
+import { score, taskTitle, timeLeft } from './format.js';
 import { useNow, usePolling } from './hooks.js';
 import type { Route } from './main.js';
 import { queueShortcuts, useShortcuts } from './shortcuts.js';
