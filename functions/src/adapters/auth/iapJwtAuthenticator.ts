@@ -48,6 +48,7 @@ export class IapJwtAuthenticator {
       principals: PrincipalDirectory;
       /** IAP's published keys (PEM by key id) unless a test supplies its own. */
       getPublicKeys?: () => Promise<Certificates>;
+      clock?: () => number;
     },
   ) {
     if (!iapAudiencePattern.test(options.audience)) {
@@ -67,7 +68,7 @@ export class IapJwtAuthenticator {
    * rotates its keys), at most once a minute so that forged key ids cannot make us hammer the key endpoint.
    */
   private async keysFor(kid: string | undefined): Promise<Certificates> {
-    const now = Date.now();
+    const now = (this.options.clock ?? Date.now)();
     const age = this.cached ? now - this.cached.at : Number.POSITIVE_INFINITY;
     const unknownKid = kid !== undefined && this.cached !== null && !(kid in this.cached.keys);
     if (age > KEYS_TTL_MS || (unknownKid && age > KEYS_REFRESH_MIN_MS)) {
