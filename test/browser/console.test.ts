@@ -135,7 +135,6 @@ describe('reviewer console in Chromium, against the local stack', function () {
       timeout: Math.max(1, LISTED_WITHIN_MS - (Date.now() - posted.answeredAt)),
     });
     await assertAccessible(page, 'the queue');
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'queue.png') });
 
     // Opening the item claims it.
     await page.click(`a.open[data-id="${reviewId}"]`);
@@ -195,6 +194,7 @@ describe('reviewer console in Chromium, against the local stack', function () {
     assert.equal(second.status, 202);
     const page = await signIn('rita');
     await page.waitForSelector(`tr[data-id="${reviewIdOf(second.body.id)}"]`);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'queue.png') });
 
     await page.keyboard.press('o'); // opens the first (oldest) item
     await page.waitForFunction(
@@ -232,7 +232,40 @@ describe('reviewer console in Chromium, against the local stack', function () {
     assert.deepEqual(pageProblems, []);
   });
 
+  /** Decides an inference's review item through the API, once the intake has made it. */
+  async function decideByApi(inferenceId: string, decision: Record<string, unknown>): Promise<void> {
+    const headers = { authorization: 'Bearer dev:acme:reviewer:rita', 'content-type': 'application/json' };
+    const url = `${stack.reviewerUrl}/v1/reviews/${reviewIdOf(inferenceId)}`;
+    let claim = await fetch(`${url}/claim`, { method: 'POST', headers });
+    for (let tries = 0; claim.status === 404 && tries < 50; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      claim = await fetch(`${url}/claim`, { method: 'POST', headers });
+    }
+    assert.equal(claim.status, 200);
+    const res = await fetch(`${url}/decision`, { method: 'POST', headers, body: JSON.stringify(decision) });
+    assert.equal(res.status, 200);
+  }
+
   it('the admin view shows an open breaker after the primary model server fails, and the agreement', async () => {
+    // A spread of decisions over the confidence bands, for the agreement charts.
+    const edit = { action: 'edit', reasonCode: 'incomplete', output: { medications: [] } };
+    const decisions: [number, Record<string, unknown>][] = [
+      [0.35, { action: 'reject', reasonCode: 'incorrect' }],
+      [0.42, edit],
+      [0.55, edit],
+      [0.58, { action: 'approve' }],
+      [0.66, edit],
+      [0.71, { action: 'approve' }],
+      [0.75, { action: 'approve' }],
+      [0.79, { action: 'approve' }],
+    ];
+    for (const [confidence, decision] of decisions) {
+      await modelBehaviour({ confidence });
+      const posted = await postInference();
+      assert.equal(posted.status, 202);
+      await decideByApi(posted.body.id, decision);
+    }
+
     await modelBehaviour({ confidence: 0.5, failRate: 1, failStatus: 500 });
     // Requests fail over to local-b (and go to review) while local-a's failures fill its breaker window.
     for (let i = 0; i < 6; i++) await postInference();
