@@ -9,10 +9,30 @@
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const SOURCE_DIR = fileURLToPath(new URL('./src/', import.meta.url));
 export const DEFAULT_CONSOLE_OUT_DIR = fileURLToPath(new URL('../lib/console/', import.meta.url));
+
+/**
+ * zod's namespace re-exports every message locale (about 260 KB of the bundle); the console speaks English
+ * only, and zod uses English unless told otherwise, so its locale index is replaced by English alone.
+ */
+const zodEnglishOnly: Plugin = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)
+        ? { path: 'zod-locales-en', namespace: 'zod-english-only' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, () => ({
+      contents: "export { default as en } from 'zod/v4/locales/en.js';",
+      resolveDir: path.dirname(fileURLToPath(import.meta.url)),
+      loader: 'js',
+    }));
+  },
+};
 
 export async function buildConsole(outDir: string = DEFAULT_CONSOLE_OUT_DIR): Promise<string[]> {
   rmSync(outDir, { recursive: true, force: true });
@@ -34,6 +54,7 @@ export async function buildConsole(outDir: string = DEFAULT_CONSOLE_OUT_DIR): Pr
     legalComments: 'linked',
     logLevel: 'warning',
     define: { 'process.env.NODE_ENV': '"production"' },
+    plugins: [zodEnglishOnly],
   });
   const outputs = Object.keys(result.metafile.outputs).map((file) => path.relative(outDir, file));
   const script = outputs.find((file) => file.endsWith('.js'));

@@ -90,12 +90,27 @@ describe('reviewer console in Chromium, against the local stack', function () {
 
   const reviewIdOf = (inferenceId: string) => `rev_${inferenceId.slice('inf_'.length)}`;
 
-  async function signIn(subject: string, role: 'reviewer' | 'admin' = 'reviewer', page?: Page) {
-    const p = page ?? (await browser.newPage());
-    p.on('pageerror', (e) => pageProblems.push(`page error: ${e}`));
-    p.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) pageProblems.push(`CSP: ${m.text()}`);
+  /** Records the page's uncaught errors and every Content-Security-Policy violation into `pageProblems`. */
+  async function watch(page: Page): Promise<Page> {
+    page.on('pageerror', (e) => pageProblems.push(`page error: ${e}`));
+    await page.exposeFunction('reportCspViolation', (what: string) => pageProblems.push(`CSP: ${what}`));
+    await page.evaluateOnNewDocument(() => {
+      const w = globalThis as unknown as {
+        addEventListener(
+          type: string,
+          listener: (e: { violatedDirective: string; blockedURI: string }) => void,
+        ): void;
+        reportCspViolation(what: string): void;
+      };
+      w.addEventListener('securitypolicyviolation', (e) =>
+        w.reportCspViolation(`${e.violatedDirective} blocked ${e.blockedURI}`),
+      );
     });
+    return page;
+  }
+
+  async function signIn(subject: string, role: 'reviewer' | 'admin' = 'reviewer', page?: Page) {
+    const p = await watch(page ?? (await browser.newPage()));
     await p.goto(`${stack.reviewerUrl}/console/`);
     await p.waitForSelector('#tenant');
     await p.type('#tenant', 'acme');
@@ -114,11 +129,12 @@ describe('reviewer console in Chromium, against the local stack', function () {
     const csp = res.headers.get('content-security-policy') ?? '';
     assert.match(csp, /script-src 'self'(;|$)/);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
-    const page = await browser.newPage();
+    const page = await watch(await browser.newPage());
     await page.goto(`${stack.reviewerUrl}/console/`);
     await page.waitForSelector('#tenant');
     await assertAccessible(page, 'the sign-in page');
     await page.close();
+    assert.deepEqual(pageProblems, []);
   });
 
   it("a reviewer's day: the item appears, is claimed, shows its evidence, is edited and approved", async () => {
@@ -170,6 +186,16 @@ describe('reviewer console in Chromium, against the local stack', function () {
     await page.waitForSelector('#reason');
     assert.match(await textOf(page, '.decision .problem'), /Choose a reason/);
     await page.select('#reason', 'incorrect');
+
+    // An edit that does not fit the task's schema (a medication without a name) is stopped in the page.
+    const name = await page.$('input[name="medications.1.name"]');
+    await name!.click({ count: 3 });
+    await page.keyboard.press('Backspace');
+    await page.locator('button::-p-text(Approve with edits)').click();
+    await page.waitForSelector('input[name="medications.1.name"][aria-invalid="true"]');
+    assert.match(await textOf(page, '.decision .problem'), /does not fit the task/);
+    assert.equal((await getInference(inferenceId)).status, 'pending_review');
+    await name!.type('lisinopril');
     await page.locator('button::-p-text(Approve with edits)').click();
 
     // After the decision the next item (none here) opens: the queue.

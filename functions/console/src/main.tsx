@@ -1,3 +1,4 @@
+import './zodJitless.js';
 import './console.css';
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
