@@ -38,6 +38,8 @@ describe('reviewer console in Chromium, against the local stack', function () {
       BREAKER_FLUSH_MS: '200',
       BREAKER_REFRESH_MS: '200',
       BREAKER_OPEN_SECONDS: '600',
+      // Every confident output is also sampled for quality review.
+      REVIEW_SAMPLE_RATE: '1',
     });
     chromium = await launchChromium();
     browser = chromium.browser;
@@ -315,6 +317,20 @@ describe('reviewer console in Chromium, against the local stack', function () {
     await page.screenshot({ path: path.join(SCREENSHOTS, 'admin.png'), fullPage: true });
     await page.close();
     await modelBehaviour({ confidence: 0.5, failRate: 0 });
+    assert.deepEqual(pageProblems, []);
+  });
+
+  it('flags a confident output that was sampled for quality review', async () => {
+    await modelBehaviour({ confidence: 0.95 });
+    await modelBehaviour({ confidence: 0.95 }, stack.modelB);
+    const posted = await postInference('clinical-summary');
+    // Already answered: the clinician has the output, and a reviewer looks at it too.
+    assert.equal(posted.status, 200);
+    const page = await signIn('rita');
+    const row = `tr[data-id="${reviewIdOf(posted.body.id)}"]`;
+    await page.waitForSelector(`${row} .badge.sampled`);
+    assert.equal(await textOf(page, `${row} .badge.sampled`), 'Sampled');
+    await page.close();
     assert.deepEqual(pageProblems, []);
   });
 });
