@@ -198,6 +198,14 @@ const envSchema = z.object({
   AUTH_MODE: z.enum(['dev', 'google']).optional(),
   AUTH_AUDIENCE: z.string().optional(),
   AUTH_PRINCIPALS: jsonString(z.record(z.string(), principalSchema)).transform(lowerCaseEmails).optional(),
+  /** The audience of the IAP-signed header the reviewer console's requests carry (reviewer function). */
+  IAP_AUDIENCE: z
+    .string()
+    .regex(
+      /^\/projects\/[0-9]+\/(global\/backendServices\/[0-9]+|locations\/[a-z0-9-]+\/services\/[a-z][a-z0-9-]{0,62})$/,
+      'must be /projects/<number>/global/backendServices/<id> or /projects/<number>/locations/<region>/services/<name>',
+    )
+    .optional(),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
   IDEMPOTENCY_LEASE_SECONDS: z.coerce.number().positive().default(30),
   ROUTING_CONFIG: jsonString(routingSchema).optional(),
@@ -271,6 +279,8 @@ export type Config = Readonly<{
     | { mode: 'dev' }
     | { mode: 'google'; audience: string; principals: Record<string, z.infer<typeof principalSchema>> };
   idempotency: { ttlMs: number; leaseMs: number };
+  /** Identity-Aware Proxy in front of the reviewer console: the audience its signed header must carry. */
+  iap: { audience: string } | null;
   maxBodyBytes: number;
   callbacks: CallbackConfig;
   routing: RoutingConfig;
@@ -384,6 +394,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'AUDIT_CHAIN_KEY_ID: the id "dev" and the development key are reserved for local runs',
     );
   }
+  if (e.IAP_AUDIENCE && authMode !== 'google') {
+    throw new ConfigError(
+      'IAP_AUDIENCE: needs AUTH_MODE=google (IAP identities map through AUTH_PRINCIPALS)',
+    );
+  }
   const tasksMode = e.TASKS_MODE ?? (e.GATEWAY_ENV === 'local' ? 'local' : 'cloud');
   if (tasksMode === 'local' && e.GATEWAY_ENV !== 'local') {
     throw new ConfigError('TASKS_MODE: the local task scheduler is never used when GATEWAY_ENV=production');
@@ -440,6 +455,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? { mode: 'dev' as const }
         : { mode: 'google' as const, audience: e.AUTH_AUDIENCE!, principals: e.AUTH_PRINCIPALS! },
     idempotency: { ttlMs: e.IDEMPOTENCY_TTL_HOURS * 3_600_000, leaseMs: e.IDEMPOTENCY_LEASE_SECONDS * 1000 },
+    iap: e.IAP_AUDIENCE ? { audience: e.IAP_AUDIENCE } : null,
     maxBodyBytes: e.MAX_BODY_BYTES,
     callbacks,
     routing,

@@ -1,10 +1,14 @@
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import { z } from 'zod';
+import { IAP_ASSERTION_HEADER } from '../adapters/auth/iapJwtAuthenticator.js';
 import { traceIdOf } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
+import { NotFoundError } from '../core/errors.js';
 import { reasonCodes, reviewActions, reviewIdPattern, reviewItemStates } from '../core/review/reviewItem.js';
+import type { ReviewOverviewService } from '../core/review/reviewOverview.js';
 import type { ReviewService } from '../core/review/reviewService.js';
+import { isConsolePath, loadConsoleAssets, serveConsole } from './consoleAssets.js';
 import { sendJson } from './problem.js';
 import { parseWith, type Route, requireBodyWithin, requireJson, serveRoutes } from './request.js';
 
@@ -52,6 +56,15 @@ export type ReviewerApiDeps = {
   /** True once the function can reach its dependencies. */
   healthy: () => Promise<boolean>;
   onUnexpectedError: (error: unknown, req: Request) => void;
+  /**
+   * Behind Identity-Aware Proxy: verifies `x-goog-iap-jwt-assertion` when a request carries it (the reviewer
+   * console's requests); requests without it authenticate with their bearer token as before.
+   */
+  iap?: { authenticate(assertion: string | undefined): Promise<Principal> };
+  /** The admin view's read-only figures (`GET /v1/admin/overview`). */
+  overview?: Pick<ReviewOverviewService, 'overview'>;
+  /** Where the built reviewer console is (served under `/console/`); none: no console. */
+  consoleDir?: string;
 };
 
 type Ctx = { req: Request; res: Response; principal: Principal };
@@ -96,14 +109,38 @@ export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
         sendJson(res, 200, item);
       },
     },
+    {
+      // Who the console is signed in as (behind IAP it has no token of its own to read this from).
+      method: 'GET',
+      path: '/v1/me',
+      handle: async ({ res, principal }) => {
+        sendJson(res, 200, { subject: principal.subject, tenant: principal.tenant, roles: principal.roles });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/admin/overview',
+      handle: async ({ res, principal }) => {
+        requireRole(principal, 'admin');
+        if (!deps.overview) throw new NotFoundError('no such resource');
+        sendJson(res, 200, await deps.overview.overview(principal));
+      },
+    },
   ];
 
-  return serveRoutes({
+  const api = serveRoutes({
     routes,
-    authenticate: async (req) => ({
-      principal: await deps.authenticator.authenticate(req.headers.authorization),
-    }),
+    authenticate: async (req) => {
+      const assertion = req.headers[IAP_ASSERTION_HEADER];
+      if (deps.iap && assertion !== undefined) {
+        return { principal: await deps.iap.authenticate(Array.isArray(assertion) ? undefined : assertion) };
+      }
+      return { principal: await deps.authenticator.authenticate(req.headers.authorization) };
+    },
     healthy: deps.healthy,
     onUnexpectedError: deps.onUnexpectedError,
   });
+  if (deps.consoleDir === undefined) return api;
+  const consolePages = serveConsole(loadConsoleAssets(deps.consoleDir));
+  return (req, res) => (isConsolePath(req.path) ? consolePages(req, res) : api(req, res));
 }
