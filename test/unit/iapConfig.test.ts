@@ -7,6 +7,8 @@ const production = {
   AUTH_AUDIENCE: 'https://reviewer.example.org',
   AUTH_PRINCIPALS: '{"rita@example.org":{"tenant":"acme","roles":["reviewer"]}}',
   AUDIT_HMAC_KEY: 'k'.repeat(32),
+  AUDIT_CHAIN_KEY: 'c'.repeat(40),
+  AUDIT_CHAIN_KEY_ID: 'v1',
   REVIEW_JOBS_URL: 'https://review-jobs-123.europe-west4.run.app',
   TASKS_SERVICE_ACCOUNT: 'gw-review-tasks@clinical-prod.iam.gserviceaccount.com',
 };
