@@ -96,6 +96,8 @@ function matchPath(pattern: string, path: string): Record<string, string> | null
  */
 export function serveRoutes<A>(options: {
   routes: readonly Route<{ req: Request; res: Response } & A>[];
+  /** Routes without parameters that answer before authentication (they must hold no data). */
+  publicRoutes?: readonly Route<{ req: Request; res: Response }>[];
   authenticate: (req: Request) => Promise<A>;
   healthy: () => Promise<boolean>;
   onUnexpectedError: (error: unknown, req: Request) => void;
@@ -107,6 +109,12 @@ export function serveRoutes<A>(options: {
         sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
         return;
       }
+      const open = options.publicRoutes?.find(
+        (route) =>
+          route.path === req.path &&
+          (route.method === req.method || (req.method === 'HEAD' && route.method === 'GET')),
+      );
+      if (open) return await open.handle({ req, res }, {});
       const auth = await options.authenticate(req);
       const { route, params } = matchRoute(options.routes, req.method, req.path);
       await route.handle({ req, res, ...auth }, params);

@@ -1,49 +1,15 @@
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
-import { z } from 'zod';
 import { traceIdOf } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
-import { reasonCodes, reviewActions, reviewItemStates } from '../core/review/reviewItem.js';
 import type { ReviewService } from '../core/review/reviewService.js';
+import { openApiRoute } from './contract/openApiDocument.js';
+import {
+  reviewDecisionSchema as decisionSchema,
+  reviewListQuerySchema as listQuerySchema,
+} from './contract/requests.js';
 import { sendJson } from './problem.js';
 import { parseWith, type Route, requireBodyWithin, requireJson, serveRoutes } from './request.js';
-
-/** The contract's limits on reviewer requests. */
-const MAX_NOTE_CHARS = 2_000;
-
-const listQuerySchema = z.strictObject({
-  state: z.enum(reviewItemStates).default('pending'),
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,3}$/, 'must be an integer from 1 to 200')
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .int()
-        .min(1, 'must be an integer from 1 to 200')
-        .max(200, 'must be an integer from 1 to 200'),
-    )
-    .default(50),
-});
-
-/**
- * The shape of a decision. What each action requires (an output for edit, a reason for edit and reject) is
- * the domain's rule, checked by the review service, which answers 422 as the contract says.
- */
-const decisionSchema = z.strictObject({
-  action: z.enum(reviewActions),
-  output: z.unknown().optional(),
-  reasonCode: z.enum(reasonCodes).nullable().optional(),
-  note: z
-    .string()
-    .refine((s) => [...s].length <= MAX_NOTE_CHARS, {
-      message: `must be at most ${MAX_NOTE_CHARS} characters`,
-    })
-    .refine((s) => s.isWellFormed(), { message: 'must be well-formed Unicode' })
-    .nullable()
-    .optional(),
-});
 
 export type ReviewerApiDeps = {
   authenticator: Authenticator;
@@ -98,6 +64,7 @@ export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
 
   return serveRoutes({
     routes,
+    publicRoutes: [openApiRoute],
     authenticate: async (req) => ({
       principal: await deps.authenticator.authenticate(req.headers.authorization),
     }),
