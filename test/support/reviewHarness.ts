@@ -18,6 +18,7 @@ import type { ReviewPublisher } from '../../functions/src/core/review/reviewPubl
 import { parseReviewRequestEvent } from '../../functions/src/events/reviewIntake.js';
 import { createGateway, type Gateway } from '../../functions/src/gateway.js';
 import { installProblemFinalHandler } from '../../functions/src/http/frameworkErrors.js';
+import { checkAnswersAgainstContract } from './contractHook.js';
 import { type ModelServer, testConfig } from './gatewayHarness.js';
 
 /**
@@ -162,8 +163,8 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
   return {
     gateway: g,
     config,
-    inference: supertest(getTestServer(names.inference)),
-    reviewer: supertest(getTestServer(names.reviewer)),
+    inference: supertest(checkAnswersAgainstContract(getTestServer(names.inference), 'inference')),
+    reviewer: supertest(checkAnswersAgainstContract(getTestServer(names.reviewer), 'reviewer')),
     jobs: supertest(jobsUrl),
     intake: supertest(intakeUrl),
     jobsUrl,
