@@ -35,6 +35,9 @@ export type ReviewHarness = {
   reviewer: ReturnType<typeof supertest>;
   jobs: ReturnType<typeof supertest>;
   intake: ReturnType<typeof supertest>;
+  /** Where the inference and reviewer functions listen (for clients other than supertest). */
+  inferenceUrl: string;
+  reviewerUrl: string;
   jobsUrl: string;
   intakeUrl: string;
   topology: ReviewTopology;
@@ -101,6 +104,10 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
     for (const resolve of waiting.get(inferenceId) ?? []) resolve();
     waiting.delete(inferenceId);
   });
+  const inferenceServer = await listen(
+    checkAnswersAgainstContract(getTestServer(names.inference), 'inference'),
+  );
+  const reviewerServer = await listen(checkAnswersAgainstContract(getTestServer(names.reviewer), 'reviewer'));
   const jobsServer = await listen(getTestServer(names.jobs));
   const intakeServer = await listen(getTestServer(names.intake));
   const jobsUrl = urlOf(jobsServer);
@@ -163,8 +170,10 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
   return {
     gateway: g,
     config,
-    inference: supertest(checkAnswersAgainstContract(getTestServer(names.inference), 'inference')),
-    reviewer: supertest(checkAnswersAgainstContract(getTestServer(names.reviewer), 'reviewer')),
+    inference: supertest(inferenceServer),
+    reviewer: supertest(reviewerServer),
+    inferenceUrl: urlOf(inferenceServer),
+    reviewerUrl: urlOf(reviewerServer),
     jobs: supertest(jobsUrl),
     intake: supertest(intakeUrl),
     jobsUrl,
@@ -190,7 +199,7 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
           .delete({ timeout: 5_000, retry: null })
           .catch(() => undefined);
       }
-      await Promise.all([close(jobsServer), close(intakeServer)]);
+      await Promise.all([inferenceServer, reviewerServer, jobsServer, intakeServer].map(close));
       await g.close();
       await pubsub.close();
       await firestore.terminate();

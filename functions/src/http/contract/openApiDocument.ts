@@ -236,7 +236,10 @@ const getInference: ZodOpenApiOperationObject = {
   security: secured,
   requestParams: { path: z.object({ id: inferenceIdSchema }) },
   responses: {
-    '200': { description: 'The inference as it is now.', content: json(inferenceSchema) },
+    '200': {
+      description: 'The inference as it is now.',
+      content: json(inferenceSchema, examples.inferenceReviewed),
+    },
     '401': unauthenticated,
     '403': forbidden,
     '404': problem(404, 'No such inference for this tenant.'),
@@ -270,7 +273,7 @@ const listReviews: ZodOpenApiOperationObject = {
   security: secured,
   requestParams: { query: reviewListQuerySchema },
   responses: {
-    '200': { description: 'The items.', content: json(reviewListSchema) },
+    '200': { description: 'The items.', content: json(reviewListSchema, examples.reviewList) },
     '400': problem(400, 'An unknown `state` or a `limit` outside 1 to 200.'),
     '401': unauthenticated,
     '403': forbidden,
@@ -354,7 +357,7 @@ const openApi: ZodOpenApiOperationObject = {
           schema: {
             type: 'object',
             required: ['openapi', 'info', 'paths'],
-            properties: { openapi: { const: '3.1.0' } },
+            properties: { openapi: { const: '3.1.0' }, info: { type: 'object' }, paths: { type: 'object' } },
           },
         },
       },
