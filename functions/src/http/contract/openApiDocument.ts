@@ -398,6 +398,7 @@ export function buildOpenApiDocument() {
       { name: 'Inferences', description: 'The inference API (clinical apps).' },
       { name: 'Reviews', description: 'The reviewer API (clinical reviewers).' },
       { name: 'Operations', description: 'Health, breakers and this document.' },
+      { name: 'Callbacks', description: "What the gateway sends to a caller's `callbackUrl`." },
     ],
     servers: [apis.inference, apis.reviewer],
     security: secured,
@@ -415,7 +416,7 @@ export function buildOpenApiDocument() {
       inferenceDecided: {
         post: {
           operationId: 'inferenceDecided',
-          tags: ['Inferences'],
+          tags: ['Callbacks'],
           summary: 'A pending review was decided',
           description:
             "POSTed to the inference's `callbackUrl`, signed as Standard Webhooks signs (verify the signature " +
