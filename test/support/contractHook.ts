@@ -43,14 +43,19 @@ export function checkAnswersAgainstContract<S extends Server>(server: S, api: Ap
       return (end as (...args: unknown[]) => ServerResponse).call(this, chunk, ...rest);
     } as ServerResponse['end'];
     res.on('finish', () => {
-      const found = check.check({
-        api,
-        method: req.method ?? 'GET',
-        url: req.url ?? '/',
-        status: res.statusCode,
-        headers: res.getHeaders(),
-        body: Buffer.concat(chunks),
-      });
+      let found: string[];
+      try {
+        found = check.check({
+          api,
+          method: req.method ?? 'GET',
+          url: req.url ?? '/',
+          status: res.statusCode,
+          headers: res.getHeaders(),
+          body: Buffer.concat(chunks),
+        });
+      } catch (error) {
+        found = [`${req.method} ${req.url} → ${res.statusCode}: could not be checked: ${String(error)}`];
+      }
       violations.push(...found);
     });
   });

@@ -53,6 +53,16 @@ type ResponseSpec = { headers?: Record<string, HeaderSpec>; content?: Record<str
 type Operation = { responses: Record<string, ResponseSpec | { $ref: string }> };
 
 const BASE = 'https://contract.test/openapi.json';
+
+/** The path as the router sees it; a hostile, undecodable one is matched as sent (it can only be a 404). */
+function decodedPath(url: string): string {
+  const raw = url.split('?')[0] || '/';
+  let path = raw;
+  try {
+    path = decodeURI(raw);
+  } catch {}
+  return path.replace(/(.)\/+$/, '$1');
+}
 const escapePointer = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
 
 export class ContractValidator {
@@ -74,7 +84,7 @@ export class ContractValidator {
 
   /** Every way `answer` departs from the document; empty when it conforms. */
   check(answer: Answer): string[] {
-    const path = decodeURI(answer.url.split('?')[0] ?? '/').replace(/(.)\/+$/, '$1');
+    const path = decodedPath(answer.url);
     const method = (answer.method === 'HEAD' ? 'GET' : answer.method).toLowerCase();
     const route = this.routes.find((r) => r.api === answer.api && r.pattern.test(path));
     const item = route ? (this.document.paths?.[route.template] as Record<string, Operation>) : undefined;

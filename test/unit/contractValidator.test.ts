@@ -49,6 +49,17 @@ const conforming: [string, Answer][] = [
     },
   ],
   [
+    'an undecodable path: 404',
+    {
+      ...completed,
+      method: 'GET',
+      url: '/v1/inferences/%E0%A4%A',
+      status: 404,
+      headers: problemJson,
+      body: problem('not-found', 404),
+    },
+  ],
+  [
     'a review list with a query',
     {
       ...completed,
