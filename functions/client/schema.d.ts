@@ -117,12 +117,8 @@ export interface components {
       model: string;
       /** @description Null unless the inference was sent to review. */
       review: components["schemas"]["InferenceReview"] | null;
-      /**
-       * Format: date-time
-       * @description RFC 3339, UTC.
-       */
-      createdAt: string;
-      completedAt: string | null;
+      createdAt: components["schemas"]["Timestamp"];
+      completedAt: components["schemas"]["Timestamp"] | null;
     };
     /** @enum {string} */
     TaskName: "medication-extraction" | "clinical-summary" | "icd10-suggestion";
@@ -153,8 +149,13 @@ export interface components {
       /** @description The deciding reviewer (subject), once decided. */
       reviewer: string | null;
       reasonCode: ("incorrect" | "incomplete" | "unsafe" | "other") | null;
-      decidedAt: string | null;
+      decidedAt: components["schemas"]["Timestamp"] | null;
     };
+    /**
+     * Format: date-time
+     * @description RFC 3339, UTC.
+     */
+    Timestamp: string;
     FieldProblem: {
       /** @description The field, dotted; `header:NAME` for a header, `(root)` for the whole. */
       path: string;
@@ -170,7 +171,7 @@ export interface components {
       state: "closed" | "open" | "half_open";
       errorRate: number;
       requests: number;
-      openedAt: string | null;
+      openedAt: components["schemas"]["Timestamp"] | null;
     };
     /** @description Oldest first. */
     ReviewList: {
@@ -195,23 +196,15 @@ export interface components {
        */
       state: "pending" | "claimed" | "approved" | "edited" | "rejected";
       claimedBy: string | null;
-      leaseExpiresAt: string | null;
+      leaseExpiresAt: components["schemas"]["Timestamp"] | null;
       /** @description True once its due time passed without a decision (never decided by the system). */
       escalated: boolean;
       /** @description True for a confident output reviewed for quality control (already answered 200). */
       sampled: boolean;
       /** @description Null until decided. */
       decision: components["schemas"]["ReviewDecision"] | null;
-      /**
-       * Format: date-time
-       * @description RFC 3339, UTC.
-       */
-      createdAt: string;
-      /**
-       * Format: date-time
-       * @description RFC 3339, UTC.
-       */
-      dueAt: string;
+      createdAt: components["schemas"]["Timestamp"];
+      dueAt: components["schemas"]["Timestamp"];
     };
     ReviewDecision: {
       /** @enum {string} */
@@ -221,11 +214,7 @@ export interface components {
       reasonCode: ("incorrect" | "incomplete" | "unsafe" | "other") | null;
       note: string | null;
       reviewer: string;
-      /**
-       * Format: date-time
-       * @description RFC 3339, UTC.
-       */
-      decidedAt: string;
+      decidedAt: components["schemas"]["Timestamp"];
     };
     Health: {
       /** @enum {string} */

@@ -14,7 +14,7 @@ import { taskNames, taskOutputSchemas } from '../../core/tasks.js';
  * code sends but the contract does not name fails a test.
  */
 
-const time = z.iso.datetime().meta({ description: 'RFC 3339, UTC.' });
+const time = z.iso.datetime().meta({ id: 'Timestamp', description: 'RFC 3339, UTC.' });
 const score = z.number().min(0).max(1);
 
 export const inferenceIdSchema = z
