@@ -8,7 +8,7 @@ import { taskNames } from '../../core/tasks.js';
  * well-formed Unicode, what a callback URL may be) are refinements; `.meta()` states them for the document.
  */
 
-/** 1 to 255 visible ASCII characters (RFC 9110 token-ish; the IETF Idempotency-Key draft's sf-string fits). */
+/** 1 to 255 visible ASCII characters (0x21 to 0x7E); the quoted structured-field form (`"abc"`) fits too. */
 export const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
 
 const MAX_TEXT_CHARS = 100_000;
