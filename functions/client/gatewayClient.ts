@@ -4,8 +4,8 @@ import type { components, paths } from './schema.js';
 /**
  * A typed client of the gateway, generated from its OpenAPI document: `schema.d.ts` is written by
  * `npm run openapi` (openapi-typescript) and `openapi-fetch` turns it into a fetch wrapper in which every
- * path, parameter, body and answer is typed. docs/api.md shows it in use; test/integration/gatewayClient.test.ts
- * runs that example against the real functions.
+ * path, parameter, body and answer is typed. docs/api.md shows it in use, and
+ * test/integration/gatewayClient.test.ts runs that example against the real functions.
  */
 
 export type Inference = components['schemas']['Inference'];

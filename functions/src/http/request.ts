@@ -91,8 +91,9 @@ function matchPath(pattern: string, path: string): Record<string, string> | null
 
 /**
  * The shape every HTTP function of ours shares: `GET /healthz` answers 200 once dependencies are reachable
- * (503 before), and so do the public routes (`GET /openapi.json`); every other request is authenticated first (so
- * an unauthenticated caller learns nothing about which paths exist), then routed; every error becomes a problem document, and only unexpected ones are logged.
+ * (503 before) and the public routes (`GET /openapi.json`) answer without credentials; every other request is
+ * authenticated first (so an unauthenticated caller learns nothing about which paths exist), then routed; every
+ * error becomes a problem document, and only unexpected ones are logged.
  */
 export function serveRoutes<A>(options: {
   routes: readonly Route<{ req: Request; res: Response } & A>[];
