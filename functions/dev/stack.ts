@@ -19,6 +19,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { apiReferencePart } from './docsServer.js';
 import {
   PROJECT_ROOT,
   type RunningEmulator,
@@ -56,10 +57,11 @@ export interface ExtraPartHandle {
  * - the review topics and the push subscription that delivers review requests to the reviewIntake function
  *   in the Pub/Sub emulator (as Pub/Sub push delivery does in production);
  * - the local scheduler that stands in for Cloud Tasks / Cloud Scheduler (review deadline checks, callback
- *   retries, the outbox sweep) by calling the functions' task endpoints on time.
+ *   retries, the outbox sweep) by calling the functions' task endpoints on time;
+ * - the API reference at `/docs` (docsServer.ts), rendering the inference function's `/openapi.json`.
  * Add an `ExtraPart` here; nothing else in this file needs to change.
  */
-export const extraParts: readonly ExtraPart[] = reviewPipelineParts;
+export const extraParts: readonly ExtraPart[] = [...reviewPipelineParts, apiReferencePart];
 
 /** Port settings read from the environment, with their defaults. */
 export const PORT_SETTINGS = {

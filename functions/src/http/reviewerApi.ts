@@ -1,53 +1,20 @@
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
-import { z } from 'zod';
 import { IAP_ASSERTION_HEADER } from '../adapters/auth/iapJwtAuthenticator.js';
 import { traceIdOf } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
 import { NotFoundError } from '../core/errors.js';
-import { reasonCodes, reviewActions, reviewIdPattern, reviewItemStates } from '../core/review/reviewItem.js';
+import { reviewIdPattern } from '../core/review/reviewItem.js';
 import type { ReviewOverviewService } from '../core/review/reviewOverview.js';
 import type { ReviewService } from '../core/review/reviewService.js';
 import { isConsolePath, loadConsoleAssets, serveConsole } from './consoleAssets.js';
+import { openApiRoute } from './contract/openApiDocument.js';
+import {
+  reviewDecisionSchema as decisionSchema,
+  reviewListQuerySchema as listQuerySchema,
+} from './contract/requests.js';
 import { sendJson } from './problem.js';
 import { parseWith, type Route, requireBodyWithin, requireJson, serveRoutes } from './request.js';
-
-/** The contract's limits on reviewer requests. */
-const MAX_NOTE_CHARS = 2_000;
-
-const listQuerySchema = z.strictObject({
-  state: z.enum(reviewItemStates).default('pending'),
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,3}$/, 'must be an integer from 1 to 200')
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .int()
-        .min(1, 'must be an integer from 1 to 200')
-        .max(200, 'must be an integer from 1 to 200'),
-    )
-    .default(50),
-});
-
-/**
- * The shape of a decision. What each action requires (an output for edit, a reason for edit and reject) is
- * the domain's rule, checked by the review service, which answers 422 as the contract says.
- */
-const decisionSchema = z.strictObject({
-  action: z.enum(reviewActions),
-  output: z.unknown().optional(),
-  reasonCode: z.enum(reasonCodes).nullable().optional(),
-  note: z
-    .string()
-    .refine((s) => [...s].length <= MAX_NOTE_CHARS, {
-      message: `must be at most ${MAX_NOTE_CHARS} characters`,
-    })
-    .refine((s) => s.isWellFormed(), { message: 'must be well-formed Unicode' })
-    .nullable()
-    .optional(),
-});
 
 export type ReviewerApiDeps = {
   authenticator: Authenticator;
@@ -130,6 +97,7 @@ export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
 
   const api = serveRoutes({
     routes,
+    publicRoutes: [openApiRoute],
     authenticate: async (req) => {
       const assertion = req.headers[IAP_ASSERTION_HEADER];
       if (deps.iap && assertion !== undefined) {
