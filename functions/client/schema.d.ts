@@ -226,7 +226,7 @@ export interface components {
        * @description Identifies the problem; the types each status can carry are listed with the status.
        * @enum {string}
        */
-      type: "tag:clinical-ai-gateway,2026:problems/invalid-request" | "tag:clinical-ai-gateway,2026:problems/unauthenticated" | "tag:clinical-ai-gateway,2026:problems/forbidden" | "tag:clinical-ai-gateway,2026:problems/not-found" | "tag:clinical-ai-gateway,2026:problems/method-not-allowed" | "tag:clinical-ai-gateway,2026:problems/request-in-progress" | "tag:clinical-ai-gateway,2026:problems/conflict" | "tag:clinical-ai-gateway,2026:problems/payload-too-large" | "tag:clinical-ai-gateway,2026:problems/unsupported-media-type" | "tag:clinical-ai-gateway,2026:problems/idempotency-key-reused" | "tag:clinical-ai-gateway,2026:problems/unprocessable" | "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable" | "tag:clinical-ai-gateway,2026:problems/internal";
+      type: "tag:clinical-ai-gateway,2026:problems/invalid-request" | "tag:clinical-ai-gateway,2026:problems/unauthenticated" | "tag:clinical-ai-gateway,2026:problems/forbidden" | "tag:clinical-ai-gateway,2026:problems/not-found" | "tag:clinical-ai-gateway,2026:problems/method-not-allowed" | "tag:clinical-ai-gateway,2026:problems/request-in-progress" | "tag:clinical-ai-gateway,2026:problems/conflict" | "tag:clinical-ai-gateway,2026:problems/payload-too-large" | "tag:clinical-ai-gateway,2026:problems/unsupported-media-type" | "tag:clinical-ai-gateway,2026:problems/idempotency-key-reused" | "tag:clinical-ai-gateway,2026:problems/unprocessable" | "tag:clinical-ai-gateway,2026:problems/input-refused" | "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable" | "tag:clinical-ai-gateway,2026:problems/overloaded" | "tag:clinical-ai-gateway,2026:problems/internal";
       title: string;
       status: number;
       /** @description For people; never clinical text, never a provider error. */
@@ -388,13 +388,13 @@ export interface operations {
       /**
        * @description The key was already used with a different request (method, path or body differ), or `callbackUrl` is not on an origin allowed for the tenant.
        *
-       * Problem types: `tag:clinical-ai-gateway,2026:problems/idempotency-key-reused`, `tag:clinical-ai-gateway,2026:problems/unprocessable`.
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/idempotency-key-reused`, `tag:clinical-ai-gateway,2026:problems/unprocessable`, `tag:clinical-ai-gateway,2026:problems/input-refused`.
        */
       422: {
         content: {
           "application/problem+json": components["schemas"]["Problem"] & ({
             /** @enum {unknown} */
-            type?: "tag:clinical-ai-gateway,2026:problems/idempotency-key-reused" | "tag:clinical-ai-gateway,2026:problems/unprocessable";
+            type?: "tag:clinical-ai-gateway,2026:problems/idempotency-key-reused" | "tag:clinical-ai-gateway,2026:problems/unprocessable" | "tag:clinical-ai-gateway,2026:problems/input-refused";
             /** @constant */
             status?: 422;
           });
@@ -418,7 +418,7 @@ export interface operations {
       /**
        * @description Every provider is failing or its breaker is open, a dependency is unavailable, or the instance is over capacity and sheds the request. The key is released (or was never claimed): a retry with the same key runs anew.
        *
-       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`.
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`, `tag:clinical-ai-gateway,2026:problems/overloaded`.
        */
       503: {
         headers: {
@@ -428,7 +428,7 @@ export interface operations {
         content: {
           "application/problem+json": components["schemas"]["Problem"] & ({
             /** @enum {unknown} */
-            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable";
+            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable" | "tag:clinical-ai-gateway,2026:problems/overloaded";
             /** @constant */
             status?: 503;
           });
@@ -520,7 +520,7 @@ export interface operations {
       /**
        * @description A dependency of the gateway is unavailable, or the instance is over capacity and sheds the request.
        *
-       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`.
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`, `tag:clinical-ai-gateway,2026:problems/overloaded`.
        */
       503: {
         headers: {
@@ -530,7 +530,7 @@ export interface operations {
         content: {
           "application/problem+json": components["schemas"]["Problem"] & ({
             /** @enum {unknown} */
-            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable";
+            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable" | "tag:clinical-ai-gateway,2026:problems/overloaded";
             /** @constant */
             status?: 503;
           });
@@ -602,7 +602,7 @@ export interface operations {
       /**
        * @description A dependency of the gateway is unavailable, or the instance is over capacity and sheds the request.
        *
-       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`.
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`, `tag:clinical-ai-gateway,2026:problems/overloaded`.
        */
       503: {
         headers: {
@@ -612,7 +612,7 @@ export interface operations {
         content: {
           "application/problem+json": components["schemas"]["Problem"] & ({
             /** @enum {unknown} */
-            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable";
+            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable" | "tag:clinical-ai-gateway,2026:problems/overloaded";
             /** @constant */
             status?: 503;
           });
@@ -707,7 +707,7 @@ export interface operations {
       /**
        * @description A dependency of the gateway is unavailable, or the instance is over capacity and sheds the request.
        *
-       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`.
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`, `tag:clinical-ai-gateway,2026:problems/overloaded`.
        */
       503: {
         headers: {
@@ -717,7 +717,7 @@ export interface operations {
         content: {
           "application/problem+json": components["schemas"]["Problem"] & ({
             /** @enum {unknown} */
-            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable";
+            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable" | "tag:clinical-ai-gateway,2026:problems/overloaded";
             /** @constant */
             status?: 503;
           });
@@ -824,7 +824,7 @@ export interface operations {
       /**
        * @description A dependency of the gateway is unavailable, or the instance is over capacity and sheds the request.
        *
-       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`.
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`, `tag:clinical-ai-gateway,2026:problems/overloaded`.
        */
       503: {
         headers: {
@@ -834,7 +834,7 @@ export interface operations {
         content: {
           "application/problem+json": components["schemas"]["Problem"] & ({
             /** @enum {unknown} */
-            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable";
+            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable" | "tag:clinical-ai-gateway,2026:problems/overloaded";
             /** @constant */
             status?: 503;
           });
@@ -1006,7 +1006,7 @@ export interface operations {
       /**
        * @description A dependency of the gateway is unavailable, or the instance is over capacity and sheds the request.
        *
-       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`.
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`, `tag:clinical-ai-gateway,2026:problems/overloaded`.
        */
       503: {
         headers: {
@@ -1016,7 +1016,7 @@ export interface operations {
         content: {
           "application/problem+json": components["schemas"]["Problem"] & ({
             /** @enum {unknown} */
-            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable";
+            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable" | "tag:clinical-ai-gateway,2026:problems/overloaded";
             /** @constant */
             status?: 503;
           });
