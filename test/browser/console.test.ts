@@ -34,7 +34,8 @@ describe('reviewer console in Chromium, against the local stack', function () {
     this.timeout(300_000);
     stack = await startConsoleStack({
       // A breaker that opens after a handful of failures and stays open for the rest of the run.
-      BREAKER_MIN_REQUESTS: '4',
+      BREAKER_MIN_FAILURES: '4',
+      BREAKER_MIN_WINDOW_SECONDS: '0',
       BREAKER_FLUSH_MS: '200',
       BREAKER_REFRESH_MS: '200',
       BREAKER_OPEN_SECONDS: '600',
