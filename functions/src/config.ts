@@ -99,7 +99,8 @@ const boolish = z
   .transform((v) => v === 'true' || v === '1')
   .pipe(z.boolean());
 
-const jsonString = <T extends z.ZodType>(schema: T) =>
+/** A variable holding JSON, parsed and then checked against `schema`. */
+export const jsonString = <T extends z.ZodType>(schema: T) =>
   z
     .string()
     .transform((text, ctx) => {
@@ -545,17 +546,6 @@ function breakerSettings(
   routing: RoutingConfig,
 ): Record<string, BreakerSettings> {
   const settings: Record<string, BreakerSettings> = {};
-  // A claim must outlive the whole chain's worst case, else a retry takes the key over while the first
-  // holder still waits for a model, and the note is sent to a model twice.
-  const leaseMs = e.IDEMPOTENCY_LEASE_SECONDS * 1000;
-  for (const [task, route] of Object.entries(routing.tasks)) {
-    const worstMs = route.chain.reduce((sum, step) => sum + step.timeoutMs, 0) + COMMIT_MARGIN_MS;
-    if (worstMs > leaseMs) {
-      throw new ConfigError(
-        `IDEMPOTENCY_LEASE_SECONDS: ${e.IDEMPOTENCY_LEASE_SECONDS} s is shorter than the worst case of task ${task} in ROUTING_CONFIG (${worstMs / 1000} s: the chain's timeouts plus ${COMMIT_MARGIN_MS / 1000} s to commit); raise the lease or lower the timeouts`,
-      );
-    }
-  }
   for (const [name, provider] of Object.entries(routing.providers)) {
     const o = provider.breaker ?? {};
     const windowSeconds = o.windowSeconds ?? e.BREAKER_WINDOW_SECONDS;
