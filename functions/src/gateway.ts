@@ -63,7 +63,10 @@ export type GatewayOverrides = {
   /** Where log lines go (stdout by default); tests capture them. */
   logWriter?: LineWriter;
   clock?: () => Date;
-  /** Where review requests and escalations go (Pub/Sub on REVIEW_TOPIC / ESCALATION_TOPIC by default). */
+  /**
+   * Where review requests, escalations and review events go (Pub/Sub on REVIEW_TOPIC / ESCALATION_TOPIC /
+   * REVIEW_EVENTS_TOPIC by default).
+   */
   reviewPublisher?: ReviewPublisher;
   /** Deadline checks and callbacks (Cloud Tasks or the local scheduler, per TASKS_MODE, by default). */
   taskScheduler?: TaskScheduler;
@@ -275,7 +278,11 @@ function createReviewParts(
     overrides.reviewPublisher ??
     new PubSubReviewPublisher(
       pubsub!,
-      { requests: config.review.topics.requests, escalations: config.review.topics.escalations },
+      {
+        requests: config.review.topics.requests,
+        escalations: config.review.topics.escalations,
+        events: config.review.topics.events,
+      },
       { timeoutMs: config.review.publishTimeoutMs },
     );
   const tasksClient =
@@ -316,6 +323,7 @@ function createReviewParts(
   });
   const intake = new ReviewIntake({
     store,
+    outbox,
     scheduler,
     routing: config.routing,
     trail,
