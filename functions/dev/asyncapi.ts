@@ -223,9 +223,14 @@ export function generatedFiles(): { path: string; content: string }[] {
 
 /** The JSON as the project's formatter (Biome, `npm run lint`) writes it, so the lint and this agree. */
 function formatted(path: string, value: unknown): string {
+  // process.execPath: the project's Node, which runs Biome's launcher (it starts the platform binary).
   return execFileSync(
-    join(PROJECT_ROOT, 'node_modules', '.bin', 'biome'),
-    ['format', `--stdin-file-path=${path}`],
+    process.execPath,
+    [
+      join(PROJECT_ROOT, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'),
+      'format',
+      `--stdin-file-path=${path}`,
+    ],
     {
       cwd: PROJECT_ROOT,
       input: JSON.stringify(value),
