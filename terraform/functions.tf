@@ -47,6 +47,8 @@ locals {
       # Per-tenant callback origins: the inference API refuses other callbackUrls (422), review-jobs
       # re-checks before sending. Not secret.
       { for name, value in { CALLBACK_ALLOWED_ORIGINS = jsonencode(var.callback_allowed_origins) } : name => value if fn.checks_callbacks },
+      # The audience of IAP's signed header, for the reviewer function behind the console's load balancer.
+      key == "reviewer_api" ? local.console_iap_environment : {},
     )
   }
 

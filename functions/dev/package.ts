@@ -14,7 +14,16 @@
  * redeploy.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -195,6 +204,7 @@ export function packageFunctionSource(options: PackageOptions = {}): string {
   mkdirSync(staging, { recursive: true });
   try {
     compile(root, path.join(staging, LIB_DIR));
+    buildConsole(root, path.join(staging, LIB_DIR, 'console'));
     writeFileSync(path.join(staging, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     writeFileSync(path.join(staging, 'package-lock.json'), `${JSON.stringify(prunedLock, null, 2)}\n`);
     pinMtimes(staging);
@@ -215,6 +225,18 @@ function compile(root: string, libDir: string): void {
   if (result.status !== 0) {
     const diagnostics = `${result.stdout}${result.stderr}`.trim();
     throw new PackagingError(`the TypeScript build failed (tsc exit code ${result.status}):\n${diagnostics}`);
+  }
+}
+
+/** The reviewer console's static files, which the reviewer function serves from functions/lib/console/. */
+function buildConsole(root: string, outDir: string): void {
+  const script = path.join(root, 'functions', 'console', 'build.ts');
+  if (!existsSync(script)) return;
+  const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+  const result = spawnSync(tsx, [script, outDir], { cwd: root, encoding: 'utf8' });
+  if (result.error) throw new PackagingError(`could not run ${tsx}: ${result.error.message}`);
+  if (result.status !== 0) {
+    throw new PackagingError(`the console build failed:\n${`${result.stdout}${result.stderr}`.trim()}`);
   }
 }
 

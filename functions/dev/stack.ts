@@ -19,6 +19,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { apiReferencePart } from './docsServer.js';
 import {
   PROJECT_ROOT,
   type RunningEmulator,
@@ -56,10 +57,11 @@ export interface ExtraPartHandle {
  * - the review topics and the push subscription that delivers review requests to the reviewIntake function
  *   in the Pub/Sub emulator (as Pub/Sub push delivery does in production);
  * - the local scheduler that stands in for Cloud Tasks / Cloud Scheduler (review deadline checks, callback
- *   retries, the outbox sweep) by calling the functions' task endpoints on time.
+ *   retries, the outbox sweep) by calling the functions' task endpoints on time;
+ * - the API reference at `/docs` (docsServer.ts), rendering the inference function's `/openapi.json`.
  * Add an `ExtraPart` here; nothing else in this file needs to change.
  */
-export const extraParts: readonly ExtraPart[] = reviewPipelineParts;
+export const extraParts: readonly ExtraPart[] = [...reviewPipelineParts, apiReferencePart];
 
 /** Port settings read from the environment, with their defaults. */
 export const PORT_SETTINGS = {
@@ -434,6 +436,7 @@ function printReady(stack: RunningStack): void {
     `    -H "Idempotency-Key: demo-$(date +%s)" -H 'Content-Type: application/json' \\`,
     `    -d '{"task":"medication-extraction","input":{"text":"Metformin 500 mg twice daily"}}'`,
     `  curl -s '${reviewer}/v1/reviews?state=pending' -H 'Authorization: Bearer dev:acme:reviewer:rita'`,
+    `  open ${reviewer}/console/ in a browser and sign in as tenant acme, name rita (the reviewer console)`,
     '  (README: "A reviewer\'s day" walks through claim and decision.)',
     '',
     'Press Ctrl-C to stop.',

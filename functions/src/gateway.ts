@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Firestore } from '@google-cloud/firestore';
 import type { CloudEventFunction, HttpFunction, Request } from '@google-cloud/functions-framework';
 import { PubSub } from '@google-cloud/pubsub';
@@ -6,6 +7,7 @@ import { CloudTasksClient } from '@google-cloud/tasks';
 import { LoggingAuditSink } from './adapters/audit/loggingAuditSink.js';
 import { DevAuthenticator } from './adapters/auth/devAuthenticator.js';
 import { GoogleIdTokenAuthenticator } from './adapters/auth/googleIdTokenAuthenticator.js';
+import { IapJwtAuthenticator } from './adapters/auth/iapJwtAuthenticator.js';
 import {
   DevServiceCallerVerifier,
   GoogleServiceCallerVerifier,
@@ -27,6 +29,7 @@ import type { AuditSink } from './core/audit/auditSink.js';
 import { AuditTrail } from './core/audit/auditTrail.js';
 import type { Authenticator } from './core/auth/principal.js';
 import type { ServiceCallerVerifier } from './core/auth/serviceCaller.js';
+import { BreakerStatusReader } from './core/breakers/breakerStatusReader.js';
 import type { BreakerStore } from './core/breakers/breakerStore.js';
 import { SharedBreakerBoard } from './core/breakers/sharedBreakerBoard.js';
 import { IdempotencyLedger } from './core/idempotency/ledger.js';
@@ -35,6 +38,7 @@ import type { ProviderClient } from './core/providers/provider.js';
 import { CallbackDelivery, CallbackOrigins } from './core/review/callbacks.js';
 import { OutboxRelay } from './core/review/outbox.js';
 import { ReviewIntake } from './core/review/reviewIntake.js';
+import { ReviewOverviewService } from './core/review/reviewOverview.js';
 import type { ReviewPublisher } from './core/review/reviewPublisher.js';
 import { ReviewService } from './core/review/reviewService.js';
 import { type BreakerBoard, ProviderRouter } from './core/routing/router.js';
@@ -72,6 +76,8 @@ export type GatewayOverrides = {
   taskScheduler?: TaskScheduler;
   /** Who may call reviewJobs (OIDC tokens of TASKS_SERVICE_ACCOUNT / SCHEDULER_SERVICE_ACCOUNT by default). */
   serviceCallers?: ServiceCallerVerifier;
+  /** Where the built reviewer console is (functions/lib/console next to the compiled code by default). */
+  consoleDir?: string;
 };
 
 export type Gateway = {
@@ -351,10 +357,29 @@ function createReviewParts(
           allowedEmails: allowedCallers,
         }));
 
+  const overview = new ReviewOverviewService({
+    store,
+    // The breakers as the inference function shares them, read without taking part in them.
+    providers: new BreakerStatusReader({
+      store: overrides.breakerStore ?? new FirestoreBreakerStore(firestore, { scope: config.breakers.scope }),
+      settings: config.breakers.providers,
+      ...(overrides.clock ? { clock: () => overrides.clock!().getTime() } : {}),
+    }),
+    ...clock,
+  });
+  const auth = config.auth;
+  const iap =
+    config.iap && auth.mode === 'google'
+      ? new IapJwtAuthenticator({ audience: config.iap.audience, principals: auth.principals })
+      : undefined;
+
   return {
     outbox,
     reviewerApi: createReviewerApi({
       authenticator: shared.authenticator,
+      ...(iap ? { iap } : {}),
+      overview,
+      consoleDir: overrides.consoleDir ?? fileURLToPath(new URL('./console/', import.meta.url)),
       reviews,
       maxBodyBytes: config.maxBodyBytes,
       healthy: shared.healthy,

@@ -7,6 +7,7 @@ import { startModelServer } from '../../functions/dev/modelServer/modelServer.js
 import { type Config, loadConfig } from '../../functions/src/config.js';
 import { createGateway, type Gateway, type GatewayOverrides } from '../../functions/src/gateway.js';
 import { installProblemFinalHandler } from '../../functions/src/http/frameworkErrors.js';
+import { checkAnswersAgainstContract } from './contractHook.js';
 
 /**
  * A gateway under test: the real handlers registered with the Functions Framework and served by its own
@@ -95,7 +96,7 @@ export function startTestGateway(config: Config, overrides: GatewayOverrides = {
   });
   const name = `inferenceApi-${randomUUID().slice(0, 8)}`;
   http(name, gateway.inferenceApi);
-  const api = supertest(getTestServer(name));
+  const api = supertest(checkAnswersAgainstContract(getTestServer(name), 'inference'));
   return {
     gateway,
     config,

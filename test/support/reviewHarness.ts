@@ -18,6 +18,7 @@ import type { ReviewPublisher } from '../../functions/src/core/review/reviewPubl
 import { parseReviewRequestEvent } from '../../functions/src/events/reviewIntake.js';
 import { createGateway, type Gateway } from '../../functions/src/gateway.js';
 import { installProblemFinalHandler } from '../../functions/src/http/frameworkErrors.js';
+import { checkAnswersAgainstContract } from './contractHook.js';
 import { type ModelServer, testConfig } from './gatewayHarness.js';
 
 /**
@@ -34,6 +35,9 @@ export type ReviewHarness = {
   reviewer: ReturnType<typeof supertest>;
   jobs: ReturnType<typeof supertest>;
   intake: ReturnType<typeof supertest>;
+  /** Where the inference and reviewer functions listen (for clients other than supertest). */
+  inferenceUrl: string;
+  reviewerUrl: string;
   jobsUrl: string;
   intakeUrl: string;
   topology: ReviewTopology;
@@ -100,6 +104,10 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
     for (const resolve of waiting.get(inferenceId) ?? []) resolve();
     waiting.delete(inferenceId);
   });
+  const inferenceServer = await listen(
+    checkAnswersAgainstContract(getTestServer(names.inference), 'inference'),
+  );
+  const reviewerServer = await listen(checkAnswersAgainstContract(getTestServer(names.reviewer), 'reviewer'));
   const jobsServer = await listen(getTestServer(names.jobs));
   const intakeServer = await listen(getTestServer(names.intake));
   const jobsUrl = urlOf(jobsServer);
@@ -164,8 +172,10 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
   return {
     gateway: g,
     config,
-    inference: supertest(getTestServer(names.inference)),
-    reviewer: supertest(getTestServer(names.reviewer)),
+    inference: supertest(inferenceServer),
+    reviewer: supertest(reviewerServer),
+    inferenceUrl: urlOf(inferenceServer),
+    reviewerUrl: urlOf(reviewerServer),
     jobs: supertest(jobsUrl),
     intake: supertest(intakeUrl),
     jobsUrl,
@@ -191,7 +201,7 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
           .delete({ timeout: 5_000, retry: null })
           .catch(() => undefined);
       }
-      await Promise.all([close(jobsServer), close(intakeServer)]);
+      await Promise.all([inferenceServer, reviewerServer, jobsServer, intakeServer].map(close));
       await g.close();
       await pubsub.close();
       await firestore.terminate();

@@ -16,6 +16,7 @@ import {
   startPubsubEmulator,
 } from '../../functions/dev/emulators.js';
 import { findFreePort } from '../../functions/dev/processes.js';
+import { takeContractViolations } from './contractHook.js';
 
 process.env.GOOGLE_CLOUD_PROJECT ??= 'demo-clinical-gateway-test';
 process.env.GATEWAY_ENV = 'local';
@@ -63,6 +64,18 @@ export const mochaHooks = {
     if (failure) {
       await stopAll();
       throw failure.reason;
+    }
+  },
+
+  /** An answer that departs from the OpenAPI document fails the test that caused it (contractHook.ts). */
+  afterEach(this: Context): void {
+    const violations = takeContractViolations();
+    if (violations.length > 0) {
+      // A hook's error() fails the current test without failing the hook, so the suite goes on (mocha's
+      // runner, as for leak checks); @types/mocha does not declare it.
+      (this.test as { error(err: Error): void } | undefined)?.error(
+        new Error(`answers that depart from the OpenAPI document:\n  ${violations.join('\n  ')}`),
+      );
     }
   },
 

@@ -385,12 +385,16 @@ describe('Terraform policy (terraform/*.tf, parsed without providers)', () => {
           `${key}: internal callers only for internal functions`,
         );
       }
-      // Exactly one place grants invocation.
+      // Exactly one place grants invocation to people and our accounts; besides it, only IAP's service agent
+      // may invoke the reviewer service it fronts (terraform/iap.tf), and only when the console is behind IAP.
       const invokerGrants = [...tf.resources].filter(([, body]) => /invoker/.test(String(body.role ?? '')));
       assert.deepEqual(
         invokerGrants.map(([address]) => address),
-        ['google_cloud_run_service_iam_member.invoker'],
+        ['google_cloud_run_service_iam_member.invoker', 'google_cloud_run_service_iam_member.iap_invoker'],
       );
+      const iapInvoker = resource(tf, 'google_cloud_run_service_iam_member.iap_invoker');
+      assert.equal(iapInvoker.service, '${local.functions.reviewer_api.name}');
+      assert.equal(iapInvoker.member, 'serviceAccount:${google_project_service_identity.iap[0].email}');
     });
 
     it('keeps the internal functions internal and the public ones to callers with a matching role', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { AuditTrail } from '../../functions/src/core/audit/auditTrail.js';
 import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
+import type { AuditEvent } from '../../functions/src/core/audit/events.js';
 import { isUnprocessableError } from '../../functions/src/core/errors.js';
 import type { InferenceRecord } from '../../functions/src/core/inference/inference.js';
 import type { OutboxEntry, OutboxRelay } from '../../functions/src/core/review/outbox.js';
@@ -44,8 +45,31 @@ class MemoryReviewStore implements ReviewStore {
 let now = new Date('2026-11-27T10:00:00Z');
 const reviewer = { subject: 'rita', tenant: 'acme', roles: ['reviewer' as const] };
 
-function fixture(proposal: unknown) {
-  const store = new MemoryReviewStore();
+/**
+ * A store whose first commit applies but answers as a dropped connection does; the client library then
+ * retries the transaction, whose change now finds the item already decided (as Firestore's SDK does).
+ */
+class AmbiguousReviewStore extends MemoryReviewStore {
+  private failed = false;
+  override async transact<T>(
+    ids: { inferenceId: string; reviewId: string },
+    change: Parameters<MemoryReviewStore['transact']>[1],
+  ): Promise<T> {
+    const result = await super.transact<T>(ids, change as never);
+    if (this.failed) return result;
+    this.failed = true;
+    try {
+      await super.transact<T>(ids, change as never);
+    } catch {
+      // The retry's own verdict ("already decided") is what the caller would see.
+      throw Object.assign(new Error('14 UNAVAILABLE: the answer to the commit was lost'), { code: 14 });
+    }
+    return result;
+  }
+}
+
+function fixture(proposal: unknown, store = new MemoryReviewStore()) {
+  const events: AuditEvent[] = [];
   const inference = {
     id: 'inf_x',
     tenant: 'acme',
@@ -93,9 +117,9 @@ function fixture(proposal: unknown) {
       },
     } as unknown as OutboxRelay,
     trail: new AuditTrail({
-      sink: { write: async () => undefined },
+      sink: { write: async (e) => void events.push(e) },
       key: DEV_CHAIN_KEY,
-      heads: { readHead: async () => null },
+      heads: { readHead: async (id) => store.inferences.get(id)?.auditHead ?? null },
       warn: () => undefined,
     }),
     auditHmacKey: 'k'.repeat(32),
@@ -103,8 +127,29 @@ function fixture(proposal: unknown) {
     leaseMs: 600_000,
     clock: () => now,
   });
-  return { store, service, delivered };
+  return { store, service, events, delivered };
 }
+
+describe('ReviewService: an ambiguous commit (applied, answer lost) is resolved by reading the chain head', () => {
+  it('answers the decision and emits its review.decided once, instead of a false 409', async () => {
+    const corrected = {
+      codes: [{ code: 'I10', description: 'Essential hypertension', evidence: 'BP high' }],
+    };
+    const { store, service, events } = fixture({ codes: [] }, new AmbiguousReviewStore());
+    const view = await service.decide(
+      reviewer,
+      'rev_x',
+      { action: 'edit', reasonCode: 'incorrect', output: corrected },
+      { trace: null },
+    );
+    assert.equal(view.state, 'edited');
+    assert.deepEqual(
+      events.map((e) => e.eventType),
+      ['review.decided'],
+    );
+    assert.equal(store.inferences.get('inf_x')!.auditHead.eventId, events[0]!.eventId);
+  });
+});
 
 describe('ReviewService decisions on an output that failed the task schema', () => {
   const invalid = { codes: [{ code: 'hypertension', description: 'Hypertension', evidence: 'BP high' }] };

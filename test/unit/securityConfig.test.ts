@@ -22,6 +22,8 @@ const production = {
   AUTH_AUDIENCE: 'https://inference.example.org',
   AUTH_PRINCIPALS: '{"a@example.org":{"tenant":"t","roles":["clinician"]}}',
   AUDIT_HMAC_KEY: 'k'.repeat(32),
+  AUDIT_CHAIN_KEY: 'c'.repeat(40),
+  AUDIT_CHAIN_KEY_ID: 'v1',
   ROUTING_CONFIG: JSON.stringify(routing),
   REVIEW_JOBS_URL: 'https://review-jobs.example.run.app',
   TASKS_SERVICE_ACCOUNT: 'gw-review-tasks@clinical-prod.iam.gserviceaccount.com',
@@ -55,6 +57,16 @@ describe('production safety on Cloud Run (K_SERVICE)', () => {
       'the public development audit key',
       { ...production, AUDIT_HMAC_KEY: '', ...onCloudRun },
       /AUDIT_HMAC_KEY/,
+    ],
+    [
+      'a missing audit chain key',
+      { ...production, AUDIT_CHAIN_KEY: '', AUDIT_CHAIN_KEY_ID: '', ...onCloudRun },
+      /AUDIT_CHAIN_KEY/,
+    ],
+    [
+      'the development chain key',
+      { ...production, AUDIT_CHAIN_KEY_ID: 'dev', ...onCloudRun },
+      /AUDIT_CHAIN_KEY_ID/,
     ],
     [
       'the local model servers',

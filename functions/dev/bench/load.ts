@@ -23,6 +23,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { createGatewayClient } from '../../client/gatewayClient.js';
 import { PROJECT_ROOT } from '../emulators.js';
 import { spawnGroup } from '../processes.js';
 import { startStack } from '../stack.js';
@@ -155,21 +156,23 @@ async function run(
   };
 }
 
-/** Completed keys for the replay scenario: made once, at a gentle rate, before any measurement. */
+/**
+ * Completed keys for the replay scenario: made once, at a gentle rate, before any measurement, through the
+ * typed client generated from the OpenAPI document (functions/client).
+ */
 async function primeReplays(url: string, count: number): Promise<string[]> {
+  const client = createGatewayClient({ baseUrl: url, token: () => 'dev:bench:clinician:bench' });
   const keys: string[] = [];
   const batch = 20;
   for (let i = 0; i < count; i += batch) {
     const made = await Promise.all(
       Array.from({ length: Math.min(batch, count - i) }, async () => {
         const key = `replay-${randomUUID()}`;
-        const res = await fetch(`${url}/v1/inferences`, {
-          method: 'POST',
-          headers: { ...HEADERS, 'idempotency-key': key },
-          body: BODY,
+        const { response } = await client.POST('/v1/inferences', {
+          params: { header: { 'Idempotency-Key': key } },
+          body: { task: 'medication-extraction', input: { text: NOTE } },
         });
-        await res.arrayBuffer();
-        return res.status === 200 || res.status === 202 ? key : null;
+        return response.status === 200 || response.status === 202 ? key : null;
       }),
     );
     keys.push(...made.filter((k): k is string => k !== null));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jsonString } from '../config.js';
 import auditStream from '../core/audit/auditStream.json' with { type: 'json' };
 import { DEV_CHAIN_KEY } from '../core/audit/chain.js';
 
@@ -30,18 +31,7 @@ const envSchema = z.object({
    * Every audit chain key the trail may be sealed with, as JSON `{ "<key id>": "<key>" }` (each Secret
    * Manager version of `audit-chain-key` that was ever in use). Local runs default to the dev key.
    */
-  AUDIT_CHAIN_KEYS: z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.record(z.string().min(1), z.string().min(16)))
-    .optional(),
+  AUDIT_CHAIN_KEYS: jsonString(z.record(z.string().min(1), z.string().min(16))).optional(),
 });
 
 export type AuditCliConfig = Readonly<{

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import canonicalize from 'canonicalize';
-import { z } from 'zod';
 import { traceIdOf } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
 import type { InferenceService } from '../core/inference/inferenceService.js';
 import type { CallbackOrigins } from '../core/review/callbacks.js';
 import { inferenceIdPattern } from '../core/review/reviewItem.js';
-import { taskNames } from '../core/tasks.js';
+import { openApiRoute } from './contract/openApiDocument.js';
+import { createInferenceRequestSchema } from './contract/requests.js';
 import { sendJson } from './problem.js';
 import {
   idempotencyKeyOf,
@@ -18,62 +18,6 @@ import {
   requireJson,
   serveRoutes,
 } from './request.js';
-
-/** The contract's limits on a request to `POST /v1/inferences`. */
-const MAX_TEXT_CHARS = 100_000;
-
-const wellFormed = (s: string) => s.isWellFormed();
-const charCount = (s: string) => [...s].length;
-
-export function createInferenceRequestSchema(options: { allowHttpLoopbackCallbacks: boolean }) {
-  const callbackUrl = z
-    .string()
-    .max(2048)
-    .refine((value) => isAllowedCallback(value, options.allowHttpLoopbackCallbacks), {
-      message: 'must be an https URL',
-    });
-  return z.strictObject({
-    task: z.enum(taskNames),
-    input: z.strictObject({
-      text: z
-        .string()
-        .refine((s) => charCount(s) >= 1, { message: 'must not be empty' })
-        .refine((s) => charCount(s) <= MAX_TEXT_CHARS, {
-          message: `must be at most ${MAX_TEXT_CHARS} characters`,
-        })
-        .refine(wellFormed, { message: 'must be well-formed Unicode' }),
-    }),
-    patientRef: z
-      .string()
-      .min(1)
-      .max(128)
-      .refine(wellFormed, { message: 'must be well-formed Unicode' })
-      .optional(),
-    encounterRef: z
-      .string()
-      .min(1)
-      .max(128)
-      .refine(wellFormed, { message: 'must be well-formed Unicode' })
-      .optional(),
-    callbackUrl: callbackUrl.optional(),
-  });
-}
-
-function isAllowedCallback(value: string, allowHttpLoopback: boolean): boolean {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return false;
-  }
-  if (url.username || url.password) return false;
-  if (url.protocol === 'https:') return true;
-  return (
-    allowHttpLoopback &&
-    url.protocol === 'http:' &&
-    ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
-  );
-}
 
 /** Method, path and canonical body: what makes two requests "the same" for an idempotency key. */
 export function requestFingerprint(method: string, path: string, body: unknown): string {
@@ -153,6 +97,7 @@ export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
 
   return serveRoutes({
     routes,
+    publicRoutes: [openApiRoute],
     authenticate: async (req) => ({
       principal: await deps.authenticator.authenticate(req.headers.authorization),
     }),

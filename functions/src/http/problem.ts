@@ -14,11 +14,11 @@ export type Problem = {
   errors?: FieldProblem[];
 };
 
-const typeUri = (slug: string) => `tag:clinical-ai-gateway,2026:problems/${slug}`;
+export const typeUri = (slug: string) => `tag:clinical-ai-gateway,2026:problems/${slug}`;
 
 type Mapping = { status: number; title: string; slug: string };
 
-const mappings: Record<string, Mapping> = {
+export const mappings: Record<string, Mapping> = {
   validation: { status: 400, title: 'Invalid request', slug: 'invalid-request' },
   unauthenticated: { status: 401, title: 'Authentication required', slug: 'unauthenticated' },
   forbidden: { status: 403, title: 'Forbidden', slug: 'forbidden' },

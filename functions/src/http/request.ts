@@ -146,11 +146,14 @@ function matchPath(pattern: string, path: string): Record<string, string> | null
 
 /**
  * The shape every HTTP function of ours shares: `GET /healthz` answers 200 once dependencies are reachable
- * (503 before); every other request is authenticated first (so an unauthenticated caller learns nothing about
- * which paths exist), then routed; every error becomes a problem document, and only unexpected ones are logged.
+ * (503 before) and the public routes (`GET /openapi.json`) answer without credentials; every other request is
+ * authenticated first (so an unauthenticated caller learns nothing about which paths exist), then routed; every
+ * error becomes a problem document, and only unexpected ones are logged.
  */
 export function serveRoutes<A>(options: {
   routes: readonly Route<{ req: Request; res: Response } & A>[];
+  /** Routes without parameters that answer before authentication (they must hold no data). */
+  publicRoutes?: readonly Route<{ req: Request; res: Response }>[];
   authenticate: (req: Request) => Promise<A>;
   healthy: () => Promise<boolean>;
   onUnexpectedError: (error: unknown, req: Request) => void;
@@ -163,6 +166,12 @@ export function serveRoutes<A>(options: {
         sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
         return;
       }
+      const open = options.publicRoutes?.find(
+        (route) =>
+          route.path === req.path &&
+          (route.method === req.method || (req.method === 'HEAD' && route.method === 'GET')),
+      );
+      if (open) return await open.handle({ req, res }, {});
       const auth = await options.authenticate(req);
       const { route, params } = matchRoute(options.routes, req.method, req.path);
       await route.handle({ req, res, ...auth }, params);

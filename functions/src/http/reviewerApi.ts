@@ -1,49 +1,20 @@
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
-import { z } from 'zod';
+import { IAP_ASSERTION_HEADER } from '../adapters/auth/iapJwtAuthenticator.js';
 import { traceIdOf } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
-import { reasonCodes, reviewActions, reviewIdPattern, reviewItemStates } from '../core/review/reviewItem.js';
+import { NotFoundError } from '../core/errors.js';
+import { reviewIdPattern } from '../core/review/reviewItem.js';
+import type { ReviewOverviewService } from '../core/review/reviewOverview.js';
 import type { ReviewService } from '../core/review/reviewService.js';
+import { isConsolePath, loadConsoleAssets, serveConsole } from './consoleAssets.js';
+import { openApiRoute } from './contract/openApiDocument.js';
+import {
+  reviewDecisionSchema as decisionSchema,
+  reviewListQuerySchema as listQuerySchema,
+} from './contract/requests.js';
 import { sendJson } from './problem.js';
 import { parseWith, type Route, requireBodyWithin, requireJson, serveRoutes } from './request.js';
-
-/** The contract's limits on reviewer requests. */
-const MAX_NOTE_CHARS = 2_000;
-
-const listQuerySchema = z.strictObject({
-  state: z.enum(reviewItemStates).default('pending'),
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,3}$/, 'must be an integer from 1 to 200')
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .int()
-        .min(1, 'must be an integer from 1 to 200')
-        .max(200, 'must be an integer from 1 to 200'),
-    )
-    .default(50),
-});
-
-/**
- * The shape of a decision. What each action requires (an output for edit, a reason for edit and reject) is
- * the domain's rule, checked by the review service, which answers 422 as the contract says.
- */
-const decisionSchema = z.strictObject({
-  action: z.enum(reviewActions),
-  output: z.unknown().optional(),
-  reasonCode: z.enum(reasonCodes).nullable().optional(),
-  note: z
-    .string()
-    .refine((s) => [...s].length <= MAX_NOTE_CHARS, {
-      message: `must be at most ${MAX_NOTE_CHARS} characters`,
-    })
-    .refine((s) => s.isWellFormed(), { message: 'must be well-formed Unicode' })
-    .nullable()
-    .optional(),
-});
 
 export type ReviewerApiDeps = {
   authenticator: Authenticator;
@@ -52,6 +23,15 @@ export type ReviewerApiDeps = {
   /** True once the function can reach its dependencies. */
   healthy: () => Promise<boolean>;
   onUnexpectedError: (error: unknown, req: Request) => void;
+  /**
+   * Behind Identity-Aware Proxy: verifies `x-goog-iap-jwt-assertion` when a request carries it (the reviewer
+   * console's requests); requests without it authenticate with their bearer token as before.
+   */
+  iap?: { authenticate(assertion: string | undefined): Promise<Principal> };
+  /** The admin view's read-only figures (`GET /v1/admin/overview`). */
+  overview?: Pick<ReviewOverviewService, 'overview'>;
+  /** Where the built reviewer console is (served under `/console/`); none: no console. */
+  consoleDir?: string;
 };
 
 type Ctx = { req: Request; res: Response; principal: Principal };
@@ -96,14 +76,39 @@ export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
         sendJson(res, 200, item);
       },
     },
+    {
+      // Who the console is signed in as (behind IAP it has no token of its own to read this from).
+      method: 'GET',
+      path: '/v1/me',
+      handle: async ({ res, principal }) => {
+        sendJson(res, 200, { subject: principal.subject, tenant: principal.tenant, roles: principal.roles });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/admin/overview',
+      handle: async ({ res, principal }) => {
+        requireRole(principal, 'admin');
+        if (!deps.overview) throw new NotFoundError('no such resource');
+        sendJson(res, 200, await deps.overview.overview(principal));
+      },
+    },
   ];
 
-  return serveRoutes({
+  const api = serveRoutes({
     routes,
-    authenticate: async (req) => ({
-      principal: await deps.authenticator.authenticate(req.headers.authorization),
-    }),
+    publicRoutes: [openApiRoute],
+    authenticate: async (req) => {
+      const assertion = req.headers[IAP_ASSERTION_HEADER];
+      if (deps.iap && assertion !== undefined) {
+        return { principal: await deps.iap.authenticate(Array.isArray(assertion) ? undefined : assertion) };
+      }
+      return { principal: await deps.authenticator.authenticate(req.headers.authorization) };
+    },
     healthy: deps.healthy,
     onUnexpectedError: deps.onUnexpectedError,
   });
+  if (deps.consoleDir === undefined) return api;
+  const consolePages = serveConsole(loadConsoleAssets(deps.consoleDir));
+  return (req, res) => (isConsolePath(req.path) ? consolePages(req, res) : api(req, res));
 }

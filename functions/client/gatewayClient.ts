@@ -1,0 +1,42 @@
+import createClient, { type Client } from 'openapi-fetch';
+import type { components, paths } from './schema.js';
+
+/**
+ * A typed client of the gateway, generated from its OpenAPI document: `schema.d.ts` is written by
+ * `npm run openapi` (openapi-typescript) and `openapi-fetch` turns it into a fetch wrapper in which every
+ * path, parameter, body and answer is typed. docs/api.md shows it in use, and
+ * test/integration/gatewayClient.test.ts runs that example against the real functions.
+ */
+
+export type Inference = components['schemas']['Inference'];
+export type InferenceRequest = components['schemas']['InferenceRequest'];
+export type ReviewItem = components['schemas']['ReviewItem'];
+export type ReviewDecisionRequest = components['schemas']['ReviewDecisionRequest'];
+export type Problem = components['schemas']['Problem'];
+export type GatewayPaths = paths;
+
+export type GatewayClientOptions = {
+  /** The function's URL: the inference API for `/v1/inferences…`, the reviewer API for `/v1/reviews…`. */
+  baseUrl: string;
+  /**
+   * The bearer token for each request: a Google ID token for the function's URL (google-auth-library's
+   * `getIdTokenClient(url)`), or locally `dev:<tenant>:<role>:<subject>`. Called per request, so an
+   * expiring token can be refreshed.
+   */
+  token: () => string | Promise<string>;
+  fetch?: typeof fetch;
+};
+
+export function createGatewayClient(options: GatewayClientOptions): Client<paths> {
+  const client = createClient<paths>({
+    baseUrl: options.baseUrl,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  client.use({
+    async onRequest({ request }) {
+      request.headers.set('Authorization', `Bearer ${await options.token()}`);
+      return request;
+    },
+  });
+  return client;
+}

@@ -1,0 +1,217 @@
+/**
+ * Examples for the OpenAPI document, copied from real answers of the gateway (the review pipeline on the
+ * emulators and the local model server `local-a`: the README's first request at its default confidence, then
+ * at 0.41, claimed and edited by reviewer `rita`). test/unit/openApiDocument.test.ts validates each against
+ * its schema, and the linter does too, so an example cannot drift from the contract.
+ */
+
+const completed = {
+  id: 'inf_koACMAE0QwtbWeu9LJMPSQ',
+  status: 'completed',
+  task: 'medication-extraction',
+  output: {
+    medications: [
+      {
+        name: 'metformin',
+        dose: '500 mg',
+        route: 'oral',
+        frequency: 'twice daily',
+      },
+      {
+        name: 'lisinopril',
+        dose: '10 mg',
+        route: null,
+        frequency: 'once daily',
+      },
+    ],
+  },
+  confidence: 0.964459,
+  threshold: 0.8,
+  provider: 'local-a',
+  model: 'local-clinical-1',
+  review: null,
+  createdAt: '2026-12-01T14:47:44.375Z',
+  completedAt: '2026-12-01T14:47:44.375Z',
+};
+
+const pending = {
+  id: 'inf_inn_lqoHGhpiuO6L5QI89g',
+  status: 'pending_review',
+  task: 'medication-extraction',
+  output: null,
+  confidence: 0.41,
+  threshold: 0.8,
+  provider: 'local-a',
+  model: 'local-clinical-1',
+  review: {
+    state: 'pending',
+    reviewer: null,
+    reasonCode: null,
+    decidedAt: null,
+  },
+  createdAt: '2026-12-01T14:47:45.023Z',
+  completedAt: null,
+};
+
+const pendingItem = {
+  id: 'rev_inn_lqoHGhpiuO6L5QI89g',
+  inferenceId: 'inf_inn_lqoHGhpiuO6L5QI89g',
+  task: 'medication-extraction',
+  input: {
+    text: 'Metformin 500 mg PO BID and lisinopril 10 mg daily.',
+  },
+  output: {
+    medications: [
+      {
+        name: 'metformin',
+        dose: '500 mg',
+        route: 'oral',
+        frequency: 'twice daily',
+      },
+      {
+        name: 'lisinopril',
+        dose: '10 mg',
+        route: null,
+        frequency: 'once daily',
+      },
+    ],
+  },
+  confidence: 0.41,
+  threshold: 0.8,
+  provider: 'local-a',
+  model: 'local-clinical-1',
+  state: 'pending',
+  claimedBy: null,
+  leaseExpiresAt: null,
+  createdAt: '2026-12-01T14:47:45.023Z',
+  dueAt: '2026-12-01T18:47:45.023Z',
+  escalated: false,
+  sampled: false,
+  decision: null,
+};
+
+const editedItem = {
+  id: 'rev_inn_lqoHGhpiuO6L5QI89g',
+  inferenceId: 'inf_inn_lqoHGhpiuO6L5QI89g',
+  task: 'medication-extraction',
+  input: {
+    text: 'Metformin 500 mg PO BID and lisinopril 10 mg daily.',
+  },
+  output: {
+    medications: [
+      {
+        name: 'metformin',
+        dose: '500 mg',
+        route: 'oral',
+        frequency: 'twice daily',
+      },
+      {
+        name: 'lisinopril',
+        dose: '10 mg',
+        route: null,
+        frequency: 'once daily',
+      },
+    ],
+  },
+  confidence: 0.41,
+  threshold: 0.8,
+  provider: 'local-a',
+  model: 'local-clinical-1',
+  state: 'edited',
+  claimedBy: 'rita',
+  leaseExpiresAt: null,
+  createdAt: '2026-12-01T14:47:45.023Z',
+  dueAt: '2026-12-01T18:47:45.023Z',
+  escalated: false,
+  sampled: false,
+  decision: {
+    action: 'edit',
+    reviewer: 'rita',
+    reasonCode: 'incomplete',
+    note: 'Lisinopril is taken by mouth.',
+    output: {
+      medications: [
+        {
+          name: 'metformin',
+          dose: '500 mg',
+          route: 'oral',
+          frequency: 'twice daily',
+        },
+        {
+          name: 'lisinopril',
+          dose: '10 mg',
+          route: 'oral',
+          frequency: 'once daily',
+        },
+      ],
+    },
+    decidedAt: '2026-12-01T14:47:46.305Z',
+  },
+};
+
+const afterEdit = {
+  id: 'inf_inn_lqoHGhpiuO6L5QI89g',
+  status: 'completed',
+  task: 'medication-extraction',
+  output: {
+    medications: [
+      {
+        name: 'metformin',
+        dose: '500 mg',
+        route: 'oral',
+        frequency: 'twice daily',
+      },
+      {
+        name: 'lisinopril',
+        dose: '10 mg',
+        route: 'oral',
+        frequency: 'once daily',
+      },
+    ],
+  },
+  confidence: 0.41,
+  threshold: 0.8,
+  provider: 'local-a',
+  model: 'local-clinical-1',
+  review: {
+    state: 'edited',
+    reviewer: 'rita',
+    reasonCode: 'incomplete',
+    decidedAt: '2026-12-01T14:47:46.305Z',
+  },
+  createdAt: '2026-12-01T14:47:45.023Z',
+  completedAt: '2026-12-01T14:47:46.305Z',
+};
+
+export const examples = {
+  inferenceRequest: {
+    medicationExtraction: {
+      summary: 'Extract medications',
+      value: {
+        task: 'medication-extraction',
+        input: { text: 'Metformin 500 mg PO BID and lisinopril 10 mg daily.' },
+        patientRef: 'patient-8841',
+      },
+    },
+  },
+  inferenceCompleted: { completed: { summary: 'Confident: the output at once', value: completed } },
+  inferencePending: {
+    pendingReview: { summary: 'Below the threshold: held for a reviewer', value: pending },
+  },
+  inferenceReviewed: { edited: { summary: 'After a reviewer edited the output', value: afterEdit } },
+  reviewList: { pending: { summary: 'One pending item', value: { items: [pendingItem] } } },
+  decisionRequest: {
+    edit: {
+      summary: 'Correct the output',
+      value: {
+        action: 'edit',
+        output: editedItem.decision.output,
+        reasonCode: 'incomplete',
+        note: 'Lisinopril is taken by mouth.',
+      },
+    },
+    approve: { summary: 'Approve the proposal', value: { action: 'approve' } },
+    reject: { summary: 'Withdraw the proposal', value: { action: 'reject', reasonCode: 'unsafe' } },
+  },
+  reviewItemDecided: { edited: { summary: 'The item after an edit', value: editedItem } },
+} as const;
