@@ -80,7 +80,9 @@ export const reviewPubSubWiring: ExtraPart = {
       await pubsub.close();
     }
     return {
-      address: `${config.review.topics.requests} → push ${config.review.intakeSubscription} → ${intakeUrl}`,
+      address:
+        `${config.review.topics.requests} → push ${config.review.intakeSubscription} → ${intakeUrl}; ` +
+        `${config.review.topics.events} (docs/events.md)`,
       stop: async () => undefined,
     };
   },
