@@ -16,6 +16,7 @@ locals {
     REVIEW_TOPIC              = google_pubsub_topic.topic["review_requests"].name
     REVIEW_DEAD_LETTER_TOPIC  = google_pubsub_topic.topic["review_dead_letter"].name
     ESCALATION_TOPIC          = google_pubsub_topic.topic["review_escalations"].name
+    REVIEW_EVENTS_TOPIC       = google_pubsub_topic.topic["review_events"].name
     # A name, not the resource: the subscription pushes to review-intake, so it depends on the function.
     REVIEW_INTAKE_SUBSCRIPTION   = local.subscriptions.review_intake
     REVIEW_MAX_DELIVERY_ATTEMPTS = tostring(var.dead_letter_max_delivery_attempts)

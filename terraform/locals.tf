@@ -18,15 +18,24 @@ locals {
   gateway_version = "${jsondecode(file("${path.module}/../package.json")).version}+${substr(data.archive_file.function_source.output_sha256, 0, 12)}"
 
   topics = {
-    review_requests    = "review-requests"
-    review_dead_letter = "review-requests-dead-letter"
-    review_escalations = "review-escalations"
+    review_requests           = "review-requests"
+    review_dead_letter        = "review-requests-dead-letter"
+    review_escalations        = "review-escalations"
+    review_events             = "review-events"
+    review_events_dead_letter = "review-events-dead-letter"
   }
 
+  # Topics whose messages have a contract (functions/src/core/review/messageContracts.ts): each gets the
+  # Pub/Sub schema generated from it (schemas/<topic>.proto, `npm run asyncapi`). Dead-letter topics carry
+  # whatever failed, as it was, and have none.
+  schema_topics = toset(["review_requests", "review_escalations", "review_events"])
+
   subscriptions = {
-    review_intake      = "review-intake"
-    review_dead_letter = "review-requests-dead-letter-hold"
-    review_escalations = "review-escalations-operators"
+    review_intake             = "review-intake"
+    review_dead_letter        = "review-requests-dead-letter-hold"
+    review_escalations        = "review-escalations-operators"
+    review_events_operators   = "review-events-operators"
+    review_events_dead_letter = "review-events-dead-letter-hold"
   }
 
   queues = {
@@ -76,7 +85,7 @@ locals {
       sheds_load         = true
       checks_callbacks   = false
       signs_callbacks    = false
-      publishes          = []
+      publishes          = ["review_events"]
       enqueues           = ["review_callbacks"]
       sizing             = { min_instances = 1, max_instances = 10, concurrency = 40, cpu = "1", memory = "512Mi", timeout_seconds = 60 }
     }
@@ -92,7 +101,7 @@ locals {
       sheds_load         = false
       checks_callbacks   = false
       signs_callbacks    = false
-      publishes          = []
+      publishes          = ["review_events"]
       enqueues           = ["review_deadlines"]
       # One warm instance: a review item must be listed within 5 s of the 202 (API contract), which a cold
       # start would endanger.
@@ -110,7 +119,7 @@ locals {
       sheds_load         = false
       checks_callbacks   = true
       signs_callbacks    = true
-      publishes          = ["review_requests", "review_escalations"]
+      publishes          = ["review_requests", "review_escalations", "review_events"]
       enqueues           = ["review_deadlines", "review_callbacks"]
       sizing             = { min_instances = 0, max_instances = 10, concurrency = 20, cpu = "1", memory = "512Mi", timeout_seconds = 300 }
     }

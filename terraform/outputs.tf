@@ -24,17 +24,22 @@ output "function_service_accounts" {
 }
 
 output "topics" {
-  description = "Pub/Sub topic names: review requests, their dead letters, escalations."
+  description = "Pub/Sub topic names: review requests, their dead letters, escalations, review events and their dead letters."
   value       = { for key, topic in google_pubsub_topic.topic : key => topic.name }
 }
 
 output "subscriptions" {
-  description = "Pub/Sub subscriptions: the intake push subscription, the dead-letter hold, the operators' escalations."
-  value = {
-    review_intake      = google_pubsub_subscription.review_intake.name
-    review_dead_letter = google_pubsub_subscription.review_dead_letter.name
-    review_escalations = google_pubsub_subscription.review_escalations.name
-  }
+  description = "Pub/Sub subscriptions: the intake push subscription, the dead-letter hold, the operators' escalations, the operators' review events and their dead-letter hold, and one per outside subscriber."
+  value = merge(
+    {
+      review_intake             = google_pubsub_subscription.review_intake.name
+      review_dead_letter        = google_pubsub_subscription.review_dead_letter.name
+      review_escalations        = google_pubsub_subscription.review_escalations.name
+      review_events_operators   = google_pubsub_subscription.review_events_operators.name
+      review_events_dead_letter = google_pubsub_subscription.review_events_dead_letter.name
+    },
+    { for name, s in google_pubsub_subscription.review_events_subscriber : "review_events/${name}" => s.name },
+  )
 }
 
 output "task_queues" {

@@ -14,7 +14,17 @@ resource "google_pubsub_topic" "topic" {
   name     = each.value
   # Messages stay replayable (seek) for a week even after delivery.
   message_retention_duration = "604800s"
-  depends_on                 = [google_project_service.service]
+
+  # The topic refuses a message that does not fit its schema (review_events.tf), whichever revision.
+  dynamic "schema_settings" {
+    for_each = contains(local.schema_topics, each.key) ? [google_pubsub_schema.message[each.key].id] : []
+    content {
+      schema   = schema_settings.value
+      encoding = "JSON"
+    }
+  }
+
+  depends_on = [google_project_service.service]
 }
 
 # The Pub/Sub service agent; it performs dead-lettering and signs push requests. The identity resource makes

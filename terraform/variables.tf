@@ -288,6 +288,27 @@ variable "dead_letter_max_delivery_attempts" {
   }
 }
 
+variable "review_event_subscribers" {
+  description = "Outside subscribers of the review-events topic: name => { group (a Google group's email), tenant }. Each gets its own subscription review-events-<name>, filtered on that tenant, ordered, with a dead-letter policy, and the group may consume from it and nothing else (docs/events.md)."
+  type = map(object({
+    group  = string
+    tenant = string
+  }))
+  default = {}
+  validation {
+    condition     = alltrue([for name, s in var.review_event_subscribers : can(regex("^[a-z][a-z0-9-]{0,40}$", name))])
+    error_message = "review_event_subscribers names must be lower-case letters, digits and '-', at most 41 characters, starting with a letter."
+  }
+  validation {
+    condition     = alltrue([for s in values(var.review_event_subscribers) : can(regex("^[^@\\s:]+@[^@\\s]+$", s.group))])
+    error_message = "review_event_subscribers groups must be a Google group's email address (no prefix, never allUsers)."
+  }
+  validation {
+    condition     = alltrue([for s in values(var.review_event_subscribers) : can(regex("^[A-Za-z0-9._-]{1,128}$", s.tenant))])
+    error_message = "review_event_subscribers tenants must be 1-128 letters, digits, '.', '_' or '-' (they go into a subscription filter)."
+  }
+}
+
 variable "outbox_sweep_schedule" {
   description = "Cron schedule (UTC) of the Cloud Scheduler job that calls the review outbox sweeper."
   type        = string

@@ -2,7 +2,8 @@
  * The local stack's review pipeline parts (see `extraParts` in stack.ts), started after the functions:
  *
  * 1. "review Pub/Sub wiring": the review topics and subscriptions in the Pub/Sub emulator, with a push
- *    subscription that delivers review requests to the reviewIntake function (reviewTopology.ts).
+ *    subscription that delivers review requests to the reviewIntake function, and the review lifecycle
+ *    topic with its operators' subscription (reviewTopology.ts).
  * 2. "local scheduler": the stand-ins for Cloud Tasks and Cloud Scheduler in this process:
  *    - a poller that performs due tasks stored by the local task scheduler (deadline checks to reviewJobs,
  *      decision callbacks to callback URLs) every LOCAL_TASKS_POLL_MS, with retries and backoff;
@@ -66,6 +67,7 @@ export const reviewPubSubWiring: ExtraPart = {
         requestsTopic: config.review.topics.requests,
         deadLetterTopic: config.review.topics.deadLetter,
         escalationsTopic: config.review.topics.escalations,
+        eventsTopic: config.review.topics.events,
         intakeSubscription: config.review.intakeSubscription,
         intakeUrl,
         maxDeliveryAttempts: config.review.maxDeliveryAttempts,
@@ -78,7 +80,9 @@ export const reviewPubSubWiring: ExtraPart = {
       await pubsub.close();
     }
     return {
-      address: `${config.review.topics.requests} → push ${config.review.intakeSubscription} → ${intakeUrl}`,
+      address:
+        `${config.review.topics.requests} → push ${config.review.intakeSubscription} → ${intakeUrl}; ` +
+        `${config.review.topics.events} (docs/events.md)`,
       stop: async () => undefined,
     };
   },

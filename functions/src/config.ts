@@ -230,6 +230,7 @@ const envSchema = z.object({
   REVIEW_INTAKE_SUBSCRIPTION: pubsubName.default('review-intake'),
   REVIEW_MAX_DELIVERY_ATTEMPTS: z.coerce.number().int().min(5).max(100).default(5),
   ESCALATION_TOPIC: pubsubName.default('review-escalations'),
+  REVIEW_EVENTS_TOPIC: pubsubName.default('review-events'),
   REVIEW_PUBLISH_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(1_500),
   REVIEW_OUTBOX_MIN_AGE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(5),
   TASKS_MODE: z.enum(['cloud', 'local']).optional(),
@@ -318,7 +319,8 @@ export type ReviewConfig = {
   sampleRate: number;
   /** How long a reviewer's claim lasts. */
   leaseMs: number;
-  topics: { requests: string; deadLetter: string; escalations: string };
+  /** `events`: the review lifecycle topic for outside subscribers (docs/events.md). */
+  topics: { requests: string; deadLetter: string; escalations: string; events: string };
   /** The push subscription of the review intake (created by Terraform; by the local stack in the emulator). */
   intakeSubscription: string;
   maxDeliveryAttempts: number;
@@ -480,6 +482,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         requests: e.REVIEW_TOPIC,
         deadLetter: e.REVIEW_DEAD_LETTER_TOPIC,
         escalations: e.ESCALATION_TOPIC,
+        events: e.REVIEW_EVENTS_TOPIC,
       },
       intakeSubscription: e.REVIEW_INTAKE_SUBSCRIPTION,
       maxDeliveryAttempts: e.REVIEW_MAX_DELIVERY_ATTEMPTS,

@@ -67,7 +67,10 @@ export type GatewayOverrides = {
   /** Where log lines go (stdout by default); tests capture them. */
   logWriter?: LineWriter;
   clock?: () => Date;
-  /** Where review requests and escalations go (Pub/Sub on REVIEW_TOPIC / ESCALATION_TOPIC by default). */
+  /**
+   * Where review requests, escalations and review events go (Pub/Sub on REVIEW_TOPIC / ESCALATION_TOPIC /
+   * REVIEW_EVENTS_TOPIC by default).
+   */
   reviewPublisher?: ReviewPublisher;
   /** Deadline checks and callbacks (Cloud Tasks or the local scheduler, per TASKS_MODE, by default). */
   taskScheduler?: TaskScheduler;
@@ -281,7 +284,11 @@ function createReviewParts(
     overrides.reviewPublisher ??
     new PubSubReviewPublisher(
       pubsub!,
-      { requests: config.review.topics.requests, escalations: config.review.topics.escalations },
+      {
+        requests: config.review.topics.requests,
+        escalations: config.review.topics.escalations,
+        events: config.review.topics.events,
+      },
       { timeoutMs: config.review.publishTimeoutMs },
     );
   const tasksClient =
@@ -322,6 +329,7 @@ function createReviewParts(
   });
   const intake = new ReviewIntake({
     store,
+    outbox,
     scheduler,
     routing: config.routing,
     trail,

@@ -117,6 +117,7 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
     REVIEW_TOPIC: `review-requests-${suffix}`,
     REVIEW_DEAD_LETTER_TOPIC: `review-requests-dead-letter-${suffix}`,
     ESCALATION_TOPIC: `review-escalations-${suffix}`,
+    REVIEW_EVENTS_TOPIC: `review-events-${suffix}`,
     REVIEW_INTAKE_SUBSCRIPTION: `review-intake-${suffix}`,
   };
   const config = testConfig(options.models, { ...topics, REVIEW_JOBS_URL: jobsUrl, ...options.env });
@@ -155,6 +156,7 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
     requestsTopic: config.review.topics.requests,
     deadLetterTopic: config.review.topics.deadLetter,
     escalationsTopic: config.review.topics.escalations,
+    eventsTopic: config.review.topics.events,
     intakeSubscription: config.review.intakeSubscription,
     intakeUrl,
     maxDeliveryAttempts: config.review.maxDeliveryAttempts,
@@ -211,7 +213,11 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
 function publisherFor(pubsub: PubSub, config: Config): ReviewPublisher {
   return new PubSubReviewPublisher(
     pubsub,
-    { requests: config.review.topics.requests, escalations: config.review.topics.escalations },
+    {
+      requests: config.review.topics.requests,
+      escalations: config.review.topics.escalations,
+      events: config.review.topics.events,
+    },
     { timeoutMs: config.review.publishTimeoutMs },
   );
 }

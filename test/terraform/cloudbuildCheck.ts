@@ -79,6 +79,7 @@ const VARIANT_PROGRAMS: Readonly<Record<string, readonly string[]>> = { emulator
  * of those must be listed, with what it runs; `process.execPath` (this Node) needs nothing.
  */
 export const SPAWNED_PROGRAMS: Readonly<Record<string, readonly string[]>> = {
+  'functions/dev/asyncapi.ts': [], // process.execPath on Biome's launcher (formats the generated JSON)
   'functions/dev/emulators.ts': ['gcloud', 'java', 'bash'], // finds the SDK; the launchers are bash scripts
   'functions/dev/package.ts': ['node'], // node_modules/.bin/tsc (#!/usr/bin/env node)
   'functions/dev/processes.ts': [], // spawns what its callers pass

@@ -445,11 +445,14 @@ describe('Terraform policy (terraform/*.tf, parsed without providers)', () => {
         review_requests: 'review-requests',
         review_dead_letter: 'review-requests-dead-letter',
         review_escalations: 'review-escalations',
+        review_events: 'review-events',
+        review_events_dead_letter: 'review-events-dead-letter',
       });
       const env = local(tf, 'managed_environment') as Record<string, string>;
       assert.equal(env.REVIEW_TOPIC, '${google_pubsub_topic.topic["review_requests"].name}');
       assert.equal(env.REVIEW_DEAD_LETTER_TOPIC, '${google_pubsub_topic.topic["review_dead_letter"].name}');
       assert.equal(env.ESCALATION_TOPIC, '${google_pubsub_topic.topic["review_escalations"].name}');
+      assert.equal(env.REVIEW_EVENTS_TOPIC, '${google_pubsub_topic.topic["review_events"].name}');
     });
 
     it('dead-letters failed review requests to a topic whose subscription keeps them', () => {

@@ -96,6 +96,21 @@ const CASES: Case[] = [
     vars: { callback_allowed_origins: { acme: ['http://ehr.acme-hospital.org'] } },
     accepted: false,
   },
+  {
+    name: 'a review-events subscriber group with its tenant',
+    vars: { review_event_subscribers: { 'acme-ehr': { group: 'ehr-integration@acme.org', tenant: 'acme' } } },
+    accepted: true,
+  },
+  {
+    name: 'a review-events subscriber that is everyone',
+    vars: { review_event_subscribers: { everyone: { group: 'allUsers', tenant: 'acme' } } },
+    accepted: false,
+  },
+  {
+    name: 'a review-events subscriber whose tenant would break out of the filter',
+    vars: { review_event_subscribers: { sneaky: { group: 'x@acme.org', tenant: 'acme" OR "1" = "1' } } },
+    accepted: false,
+  },
 ];
 
 const probe = spawnSync(TERRAFORM, ['version'], { encoding: 'utf8' });

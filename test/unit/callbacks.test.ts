@@ -69,6 +69,7 @@ describe('the callback task (outbox → Cloud Tasks)', () => {
         listUndelivered: async () => [],
         markDelivered: async () => undefined,
         recordFailure: async () => undefined,
+        undeliveredEventsOf: async () => [],
       },
       publisher: {} as ReviewPublisher,
       scheduler: new CloudTasksScheduler(client, {

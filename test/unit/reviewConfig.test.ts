@@ -22,6 +22,7 @@ describe('review settings (config.ts)', () => {
       requests: 'review-requests',
       deadLetter: 'review-requests-dead-letter',
       escalations: 'review-escalations',
+      events: 'review-events',
     });
     assert.equal(c.review.intakeSubscription, 'review-intake');
     assert.equal(c.review.maxDeliveryAttempts, 5);

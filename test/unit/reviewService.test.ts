@@ -4,7 +4,8 @@ import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
 import { isUnprocessableError } from '../../functions/src/core/errors.js';
 import type { InferenceRecord } from '../../functions/src/core/inference/inference.js';
-import type { OutboxRelay } from '../../functions/src/core/review/outbox.js';
+import type { OutboxEntry, OutboxRelay } from '../../functions/src/core/review/outbox.js';
+import { reviewEventMessageSchema } from '../../functions/src/core/review/reviewEvents.js';
 import type { ReviewItem } from '../../functions/src/core/review/reviewItem.js';
 import { ReviewService } from '../../functions/src/core/review/reviewService.js';
 import type { ReviewSnapshot, ReviewStore } from '../../functions/src/core/review/reviewStore.js';
@@ -13,12 +14,13 @@ import type { ReviewSnapshot, ReviewStore } from '../../functions/src/core/revie
 class MemoryReviewStore implements ReviewStore {
   readonly items = new Map<string, ReviewItem>();
   readonly inferences = new Map<string, InferenceRecord>();
+  readonly outbox: OutboxEntry[] = [];
   writes = 0;
 
   async transact<T>(
     ids: { inferenceId: string; reviewId: string },
     change: (current: ReviewSnapshot) => {
-      writes: { item?: ReviewItem; inference?: InferenceRecord } | null;
+      writes: { item?: ReviewItem; inference?: InferenceRecord; outbox?: OutboxEntry[] } | null;
       result: T;
     },
   ): Promise<T> {
@@ -28,6 +30,7 @@ class MemoryReviewStore implements ReviewStore {
     });
     if (writes?.item) this.items.set(ids.reviewId, writes.item);
     if (writes?.inference) this.inferences.set(ids.inferenceId, writes.inference);
+    this.outbox.push(...(writes?.outbox ?? []));
     if (writes) this.writes++;
     return result;
   }
@@ -39,7 +42,7 @@ class MemoryReviewStore implements ReviewStore {
   }
 }
 
-const now = new Date('2026-11-27T10:00:00Z');
+let now = new Date('2026-11-27T10:00:00Z');
 const reviewer = { subject: 'rita', tenant: 'acme', roles: ['reviewer' as const] };
 
 /**
@@ -104,9 +107,15 @@ function fixture(proposal: unknown, store = new MemoryReviewStore()) {
     escalatedAt: null,
     decision: null,
   });
+  const delivered: OutboxEntry[] = [];
   const service = new ReviewService({
     store,
-    outbox: { deliver: async () => true } as unknown as OutboxRelay,
+    outbox: {
+      deliver: async (entry: OutboxEntry) => {
+        delivered.push(entry);
+        return true;
+      },
+    } as unknown as OutboxRelay,
     trail: new AuditTrail({
       sink: { write: async (e) => void events.push(e) },
       key: DEV_CHAIN_KEY,
@@ -118,7 +127,7 @@ function fixture(proposal: unknown, store = new MemoryReviewStore()) {
     leaseMs: 600_000,
     clock: () => now,
   });
-  return { store, service, events };
+  return { store, service, events, delivered };
 }
 
 describe('ReviewService: an ambiguous commit (applied, answer lost) is resolved by reading the chain head', () => {
@@ -186,5 +195,52 @@ describe('ReviewService decisions on an output that failed the task schema', () 
     );
     assert.equal(reject.store.inferences.get('inf_x')!.status, 'rejected');
     assert.equal(reject.store.inferences.get('inf_x')!.output, null);
+  });
+});
+
+describe('ReviewService announces every step on review-events, in the same write', () => {
+  const valid = { codes: [{ code: 'I10', description: 'Essential hypertension', evidence: 'BP high' }] };
+  const events = (outbox: OutboxEntry[]) =>
+    outbox.flatMap((e) => (e.kind === 'review_event' ? [reviewEventMessageSchema.parse(e.message)] : []));
+
+  it('claim and decision: one message each, written with the change and delivered after it', async () => {
+    const { store, service, delivered } = fixture(valid);
+    await service.claim(reviewer, 'rev_x', { trace: null });
+    await service.decide(
+      reviewer,
+      'rev_x',
+      { action: 'reject', reasonCode: 'unsafe', note: 'BP high' },
+      { trace: null },
+    );
+    assert.deepEqual(
+      events(store.outbox).map((m) => [m.eventType, m.state, m.sequence, m.action, m.reasonCode, m.reviewer]),
+      [
+        ['review.claimed', 'claimed', 3, null, null, 'rita'],
+        ['review.decided', 'rejected', 4, 'reject', 'unsafe', 'rita'],
+      ],
+    );
+    assert.deepEqual(delivered, store.outbox);
+    assert.ok(!JSON.stringify(events(store.outbox)).includes('BP high'));
+  });
+
+  it('escalation: the escalation message and the lifecycle message, both with the change', async () => {
+    const { store, service } = fixture(valid);
+    const saved = now;
+    now = new Date(now.getTime() + 2 * 3_600_000);
+    try {
+      assert.equal(await service.escalateIfOverdue('rev_x'), 'escalated');
+    } finally {
+      now = saved;
+    }
+    assert.deepEqual(
+      store.outbox.map((e) => e.kind),
+      ['escalation', 'review_event'],
+    );
+    const [escalated] = events(store.outbox);
+    // The claim had lapsed by then: the item shows as pending, held by nobody.
+    assert.deepEqual(
+      [escalated!.eventType, escalated!.escalated, escalated!.state, escalated!.reviewer],
+      ['review.escalated', true, 'pending', null],
+    );
   });
 });

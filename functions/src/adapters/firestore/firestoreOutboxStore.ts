@@ -24,6 +24,17 @@ export class FirestoreOutboxStore implements OutboxStore {
     return snap.docs.map((doc) => outboxEntryFromDocument(doc.id, doc.data()));
   }
 
+  async undeliveredEventsOf(reviewId: string): Promise<OutboxEntry[]> {
+    // Equality filters only: served by the single-field indexes, no composite index needed.
+    const snap = await this.db
+      .collection(collections.reviewOutbox)
+      .where('reviewId', '==', reviewId)
+      .where('kind', '==', 'review_event')
+      .where('published', '==', false)
+      .get();
+    return snap.docs.map((doc) => outboxEntryFromDocument(doc.id, doc.data()));
+  }
+
   async markDelivered(id: string, at: Date): Promise<void> {
     await this.db
       .collection(collections.reviewOutbox)

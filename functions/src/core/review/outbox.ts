@@ -2,6 +2,7 @@ import { DependencyUnavailableError, isGatewayError } from '../errors.js';
 import { withTimeout } from '../retry.js';
 import type { TaskRequest, TaskScheduler } from '../scheduling/taskScheduler.js';
 import type { TaskName } from '../tasks.js';
+import type { ReviewEventMessage } from './reviewEvents.js';
 import type { ReviewPublisher } from './reviewPublisher.js';
 
 /**
@@ -17,7 +18,8 @@ type EntryBase = { id: string; inferenceId: string; tenant: string; createdAt: D
 export type OutboxEntry =
   | (EntryBase & { kind: 'review_request'; task: TaskName })
   | (EntryBase & { kind: 'escalation'; reviewId: string; task: TaskName; dueAt: Date; escalatedAt: Date })
-  | (EntryBase & { kind: 'callback'; reviewId: string; callbackUrl: string });
+  | (EntryBase & { kind: 'callback'; reviewId: string; callbackUrl: string })
+  | (EntryBase & { kind: 'review_event'; reviewId: string; message: ReviewEventMessage });
 
 export const outboxEntry = {
   /** Keyed by the inference id: one review request per inference. */
@@ -56,6 +58,16 @@ export const outboxEntry = {
     callbackUrl,
     createdAt: now,
   }),
+  /** One lifecycle message (reviewEvents.ts), keyed by its event id: one entry per step. */
+  reviewEvent: (message: ReviewEventMessage, now: Date): OutboxEntry => ({
+    kind: 'review_event',
+    id: `${message.reviewId}.event.${message.eventId}`,
+    reviewId: message.reviewId,
+    inferenceId: message.inferenceId,
+    tenant: message.tenant,
+    message,
+    createdAt: now,
+  }),
 };
 
 /** Storage of the outbox. Entries are created by the stores that commit the state changes. */
@@ -65,6 +77,8 @@ export interface OutboxStore {
   markDelivered(id: string, at: Date): Promise<void>;
   /** Counts a failed delivery (for operators); the entry stays undelivered. */
   recordFailure(id: string, at: Date, reason: string): Promise<void>;
+  /** The undelivered `review_event` entries of one review item, in any order. */
+  undeliveredEventsOf(reviewId: string): Promise<OutboxEntry[]>;
 }
 
 export type OutboxRelayDeps = {
@@ -167,6 +181,9 @@ export class OutboxRelay {
           escalatedAt: entry.escalatedAt.toISOString(),
         });
         return;
+      case 'review_event':
+        await this.publishEventInOrder(entry);
+        return;
       case 'callback':
         await this.deps.scheduler.schedule({
           queue: 'callbacks',
@@ -177,6 +194,26 @@ export class OutboxRelay {
         });
         return;
     }
+  }
+
+  /**
+   * Publishes an item's earlier undelivered steps before this one, so that the order in which its messages
+   * reach the topic (and, through the ordering key, a subscriber) is the order of the steps, even when an
+   * earlier step's delivery failed and waits for the sweeper. If an earlier step cannot be published, this
+   * one is not published either: it stays for the sweeper, which retries them in order.
+   */
+  private async publishEventInOrder(entry: OutboxEntry & { kind: 'review_event' }): Promise<void> {
+    const earlier = (await this.deps.store.undeliveredEventsOf(entry.reviewId))
+      .filter(
+        (e): e is OutboxEntry & { kind: 'review_event' } =>
+          e.kind === 'review_event' && e.message.sequence < entry.message.sequence,
+      )
+      .sort((a, b) => a.message.sequence - b.message.sequence);
+    for (const e of earlier) {
+      await this.deps.publisher.publishEvent(e.message);
+      await this.deps.store.markDelivered(e.id, this.now()).catch(() => undefined);
+    }
+    await this.deps.publisher.publishEvent(entry.message);
   }
 }
 

@@ -3,7 +3,9 @@ import type { AuditTrail } from '../audit/auditTrail.js';
 import { headOf } from '../audit/chain.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { TaskScheduler } from '../scheduling/taskScheduler.js';
+import { type OutboxEntry, type OutboxRelay, outboxEntry } from './outbox.js';
 import { chainHeadOf, eventFrame, reviewEventDraft } from './reviewAudit.js';
+import { reviewEventMessage } from './reviewEvents.js';
 import { isDecided, type ReviewItem, reviewIdFor } from './reviewItem.js';
 import type { ReviewRequestMessage } from './reviewPublisher.js';
 import { type AuditedReviewChange, commitReviewChange, type ReviewStore } from './reviewStore.js';
@@ -23,6 +25,8 @@ export type IntakeOutcome = 'created' | 'existed' | 'decided';
 
 export type ReviewIntakeDeps = {
   store: ReviewStore;
+  /** Delivers the review.enqueued message recorded with the new item. */
+  outbox: OutboxRelay;
   scheduler: TaskScheduler;
   routing: RoutingConfig;
   trail: AuditTrail;
@@ -47,11 +51,18 @@ export class ReviewIntake {
     const reviewId = reviewIdFor(message.inferenceId);
     const now = this.now();
     const frame = eventFrame({ subject: 'review-intake', role: 'system' }, now);
-    const { outcome, item } = await commitReviewChange(
+    const { outcome, item, announced } = await commitReviewChange(
       this.deps.store,
       this.deps.trail,
       { inferenceId: message.inferenceId, reviewId },
-      ({ inference, item }): AuditedReviewChange<{ outcome: IntakeOutcome; item: ReviewItem }> => {
+      ({
+        inference,
+        item,
+      }): AuditedReviewChange<{
+        outcome: IntakeOutcome;
+        item: ReviewItem;
+        announced: OutboxEntry | null;
+      }> => {
         // A tenant mismatch is a forged or corrupted message: treated exactly like an unknown inference.
         if (!inference || inference.tenant !== message.tenant) {
           throw new NotFoundError('the review request names no known inference');
@@ -60,7 +71,7 @@ export class ReviewIntake {
           return {
             writes: null,
             event: null,
-            result: { outcome: isDecided(item) ? 'decided' : 'existed', item },
+            result: { outcome: isDecided(item) ? 'decided' : 'existed', item, announced: null },
           };
         }
         if (!inference.review) {
@@ -106,13 +117,20 @@ export class ReviewIntake {
           ),
           chainHeadOf(inference),
         );
+        const announced = outboxEntry.reviewEvent(reviewEventMessage(created, event), now);
         return {
-          writes: { item: created, inference: { ...inference, auditHead: headOf(event) } },
+          writes: {
+            item: created,
+            inference: { ...inference, auditHead: headOf(event) },
+            outbox: [announced],
+          },
           event,
-          result: { outcome: 'created', item: created },
+          result: { outcome: 'created', item: created, announced },
         };
       },
     );
+    // Never throws: an undelivered message stays in the outbox for the sweeper.
+    if (announced) await this.deps.outbox.deliver(announced);
     // Also on redelivery: the delivery that created the item may have died before scheduling.
     if (outcome !== 'decided' && !item.escalatedAt) {
       await this.deps.scheduler.schedule({

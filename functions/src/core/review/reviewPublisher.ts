@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ReviewEventMessage } from './reviewEvents.js';
 import { inferenceIdPattern, reviewIdPattern } from './reviewItem.js';
 
 /**
@@ -31,4 +32,9 @@ export interface ReviewPublisher {
   requestReview(message: ReviewRequestMessage, attributes: { task: string }): Promise<void>;
   /** Tells operators that a review item passed its due time undecided. */
   escalate(message: EscalationMessage): Promise<void>;
+  /**
+   * Announces a review lifecycle step to outside subscribers (reviewEvents.ts), ordered per review item.
+   * Publishing the same step twice is harmless: subscribers deduplicate by `eventId`.
+   */
+  publishEvent(message: ReviewEventMessage): Promise<void>;
 }

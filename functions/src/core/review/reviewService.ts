@@ -15,6 +15,7 @@ import { type InferenceRecord, toResource } from '../inference/inference.js';
 import { type TaskName, taskOutputSchemas } from '../tasks.js';
 import { type OutboxEntry, type OutboxRelay, outboxEntry } from './outbox.js';
 import { chainHeadOf, eventFrame, type ReviewActor, reviewEventDraft } from './reviewAudit.js';
+import { reviewEventMessage } from './reviewEvents.js';
 import {
   effectiveState,
   hasLiveClaim,
@@ -116,7 +117,7 @@ export class ReviewService {
     const now = this.now();
     const frame = eventFrame({ subject: principal.subject, role: 'reviewer' }, now, ctx.trace);
     const leaseExpiresAt = new Date(now.getTime() + this.deps.leaseMs);
-    const item = await this.transact(reviewId, ({ inference, item }) => {
+    const { item, announced } = await this.transact(reviewId, ({ inference, item }) => {
       const found = ownItem(principal, inference, item);
       if (isDecided(found.item)) throw new StateConflictError('this review item is already decided');
       if (hasLiveClaim(found.item, now) && found.item.claimedBy !== principal.subject) {
@@ -145,12 +146,18 @@ export class ReviewService {
         ),
         chainHeadOf(found.inference),
       );
+      const announced = outboxEntry.reviewEvent(reviewEventMessage(claimed, event), now);
       return {
-        writes: { item: claimed, inference: { ...found.inference, auditHead: headOf(event) } },
+        writes: {
+          item: claimed,
+          inference: { ...found.inference, auditHead: headOf(event) },
+          outbox: [announced],
+        },
         event,
-        result: claimed,
+        result: { item: claimed, announced },
       };
     });
+    await this.deps.outbox.deliver(announced);
     return toView(item, now);
   }
 
@@ -176,7 +183,7 @@ export class ReviewService {
     const state = decidedState[request.action];
     const editHash =
       request.action === 'edit' ? hmacHex(this.deps.auditHmacKey, canonicalize(checked.output) ?? '') : null;
-    const { item, callback } = await this.transact(reviewId, ({ inference, item }) => {
+    const { item, callback, announced } = await this.transact(reviewId, ({ inference, item }) => {
       const found = ownItem(principal, inference, item);
       if (isDecided(found.item)) throw new StateConflictError('this review item is already decided');
       if (!hasLiveClaim(found.item, now) || found.item.claimedBy !== principal.subject) {
@@ -230,18 +237,22 @@ export class ReviewService {
       const replay = ledgerRecordId
         ? { ledgerRecordId, inferenceId: inferenceAfter.id, body: JSON.stringify(toResource(inferenceAfter)) }
         : undefined;
+      const announced = outboxEntry.reviewEvent(reviewEventMessage(decided, event), now);
       return {
         writes: {
           item: decided,
           inference: inferenceAfter,
-          outbox: callback ? [callback] : [],
+          outbox: callback ? [callback, announced] : [announced],
           ...(replay ? { replay } : {}),
         },
         event,
-        result: { item: decided, callback },
+        result: { item: decided, callback, announced },
       };
     });
-    if (callback) await this.deps.outbox.deliver(callback);
+    await Promise.all([
+      callback ? this.deps.outbox.deliver(callback) : undefined,
+      this.deps.outbox.deliver(announced),
+    ]);
     return toView(item, now);
   }
 
@@ -253,16 +264,13 @@ export class ReviewService {
     if (!reviewIdPattern.test(reviewId)) return 'unknown';
     const now = this.now();
     const frame = eventFrame(DEADLINE_ACTOR, now);
-    const { outcome, escalation } = await this.transact(
+    const { outcome, effects } = await this.transact(
       reviewId,
-      ({
-        inference,
-        item,
-      }): AuditedReviewChange<{ outcome: DeadlineOutcome; escalation: OutboxEntry | null }> => {
+      ({ inference, item }): AuditedReviewChange<{ outcome: DeadlineOutcome; effects: OutboxEntry[] }> => {
         const none = { writes: null, event: null };
-        if (!item || !inference) return { ...none, result: { outcome: 'unknown', escalation: null } };
-        if (isDecided(item)) return { ...none, result: { outcome: 'decided', escalation: null } };
-        if (item.escalatedAt) return { ...none, result: { outcome: 'already_escalated', escalation: null } };
+        if (!item || !inference) return { ...none, result: { outcome: 'unknown', effects: [] } };
+        if (isDecided(item)) return { ...none, result: { outcome: 'decided', effects: [] } };
+        if (item.escalatedAt) return { ...none, result: { outcome: 'already_escalated', effects: [] } };
         // Cloud Tasks retries a non-2xx answer, so a check that fires early simply comes back.
         if (now < item.dueAt) throw new StateConflictError('this review item is not due yet');
         const escalated: ReviewItem = { ...item, escalatedAt: now };
@@ -283,19 +291,22 @@ export class ReviewService {
           ),
           chainHeadOf(inference),
         );
-        const escalation = outboxEntry.escalation(item, now);
+        const effects = [
+          outboxEntry.escalation(item, now),
+          outboxEntry.reviewEvent(reviewEventMessage(escalated, event), now),
+        ];
         return {
           writes: {
             item: escalated,
             inference: { ...inference, auditHead: headOf(event) },
-            outbox: [escalation],
+            outbox: effects,
           },
           event,
-          result: { outcome: 'escalated', escalation },
+          result: { outcome: 'escalated', effects },
         };
       },
     );
-    if (escalation) await this.deps.outbox.deliver(escalation);
+    await Promise.all(effects.map((entry) => this.deps.outbox.deliver(entry)));
     return outcome;
   }
 
