@@ -49,6 +49,8 @@ export async function startConsoleStack(env: Record<string, string> = {}): Promi
       GOOGLE_CLOUD_PROJECT: `demo-console-${randomUUID().slice(0, 8)}`,
       AUDIT_LOG_FILE: path.join(PROJECT_ROOT, '.data', 'browser-tests-audit.jsonl'),
       AUDIT_TO_STDOUT: 'false',
+      // A busy test machine must not make the functions shed the browser's requests.
+      OVERLOAD_EVENT_LOOP_LAG_MS: '10000',
       ...env,
     },
     log: (line) => lines.push(line),

@@ -80,6 +80,9 @@ export function testConfig(
     // Each test config gets a scope of its own, so a breaker one test opens (say, by timeouts under load)
     // never reroutes another test's traffic; gateways started from one config share theirs.
     BREAKER_SCOPE: `test-${randomUUID().slice(0, 8)}`,
+    // The test process's own event loop lags under a busy suite; shedding on lag is tested on its own
+    // (test/unit/loadShedder.test.ts), so it never sheds a request another test depends on.
+    OVERLOAD_EVENT_LOOP_LAG_MS: '10000',
     ...env,
   });
 }

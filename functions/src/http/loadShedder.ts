@@ -25,7 +25,7 @@ export type LoadShedderOptions = {
 
 export type LoadShedder = {
   wrap(handler: HttpFunction): HttpFunction;
-  /** Requests being served now, and the last lag sample (for tests and the benchmark). */
+  /** Requests being served now, and the event loop's recent lag (for tests and the benchmark). */
   readonly inFlight: number;
   readonly lagMs: number;
   close(): void;
@@ -37,9 +37,11 @@ export function createLoadShedder(options: LoadShedderOptions): LoadShedder {
   let inFlight = 0;
   let lagMs = 0;
   let expected = performance.now() + sampleMs;
+  // A decaying peak rather than the last sample: one late tick says the loop was blocked, and the requests
+  // that queued behind the block are still being worked off for a while after it.
   const timer = setInterval(() => {
     const now = performance.now();
-    lagMs = Math.max(0, now - expected);
+    lagMs = Math.max(now - expected, lagMs / 2, 0);
     expected = now + sampleMs;
   }, sampleMs);
   timer.unref();
