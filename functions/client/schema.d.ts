@@ -47,6 +47,20 @@ export interface paths {
      */
     post: operations["decideReview"];
   };
+  "/v1/me": {
+    /**
+     * Who the caller is
+     * @description Any role. The subject, tenant and roles the gateway mapped the credential to: behind Identity-Aware Proxy the reviewer console holds no token to read them from.
+     */
+    get: operations["getMe"];
+  };
+  "/v1/admin/overview": {
+    /**
+     * The admin view's figures
+     * @description Role `admin`. Read-only, for the caller's tenant: the providers' breakers, the health of the review queue (depth, oldest item) and how reviewers decided per task and confidence band, counted from at most 2,000 items per section (`truncated` says when there were more).
+     */
+    get: operations["getReviewOverview"];
+  };
   "/healthz": {
     /** Readiness */
     get: operations["health"];
@@ -215,6 +229,61 @@ export interface components {
       note: string | null;
       reviewer: string;
       decidedAt: components["schemas"]["Timestamp"];
+    };
+    /** @description The caller, as the gateway authenticated and mapped them. */
+    Me: {
+      /** @description The signed-in person (the email, behind IAP). */
+      subject: string;
+      tenant: string;
+      roles: ("clinician" | "reviewer" | "admin")[];
+    };
+    /** @description The admin view's figures, for the caller's tenant only, computed from its review items. */
+    ReviewOverview: {
+      generatedAt: components["schemas"]["Timestamp"];
+      providers: components["schemas"]["ProviderBreaker"][];
+      queue: components["schemas"]["QueueHealth"];
+      agreement: components["schemas"]["AgreementSummary"];
+    };
+    QueueHealth: {
+      /** @description Items not yet decided (pending or claimed). */
+      undecided: number;
+      pending: number;
+      claimed: number;
+      escalated: number;
+      sampled: number;
+      oldestCreatedAt: components["schemas"]["Timestamp"] | null;
+      oldestAgeSeconds: number | null;
+      /** @description Undecided items per task. */
+      byTask: {
+        [key: string]: number;
+      };
+      /** @description True when the queue is longer than the scan limit: the counts are lower bounds. */
+      truncated: boolean;
+    };
+    /** @description How reviewers decided, per task and confidence band: approve, edit or reject. */
+    AgreementSummary: {
+      bandWidth: number;
+      decisions: number;
+      tasks: components["schemas"]["TaskAgreement"][];
+      /** @description True when there were more decisions than the scan limit: the oldest ones were counted. */
+      truncated: boolean;
+    };
+    TaskAgreement: {
+      task: components["schemas"]["TaskName"];
+      /** @description The thresholds in force for these decisions. */
+      thresholds: number[];
+      reviewed: number;
+      bands: components["schemas"]["AgreementBand"][];
+    };
+    /** @description Decisions on items whose confidence is in `[low, high)`. */
+    AgreementBand: {
+      low: number;
+      /** @description Exclusive, except that the last band includes 1. */
+      high: number;
+      reviewed: number;
+      approved: number;
+      edited: number;
+      rejected: number;
     };
     Health: {
       /** @enum {string} */
@@ -985,6 +1054,170 @@ export interface operations {
             type?: "tag:clinical-ai-gateway,2026:problems/unprocessable";
             /** @constant */
             status?: 422;
+          };
+        };
+      };
+      /**
+       * @description The gateway failed unexpectedly; the request was not completed.
+       *
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/internal`.
+       */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "tag:clinical-ai-gateway,2026:problems/internal";
+            /** @constant */
+            status?: 500;
+          };
+        };
+      };
+      /**
+       * @description A dependency of the gateway is unavailable, or the instance is over capacity and sheds the request.
+       *
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`, `tag:clinical-ai-gateway,2026:problems/overloaded`.
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & ({
+            /** @enum {unknown} */
+            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable" | "tag:clinical-ai-gateway,2026:problems/overloaded";
+            /** @constant */
+            status?: 503;
+          });
+        };
+      };
+    };
+  };
+  /**
+   * Who the caller is
+   * @description Any role. The subject, tenant and roles the gateway mapped the credential to: behind Identity-Aware Proxy the reviewer console holds no token to read them from.
+   */
+  getMe: {
+    responses: {
+      /** @description The caller. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Me"];
+        };
+      };
+      /**
+       * @description The bearer token is missing or invalid.
+       *
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/unauthenticated`.
+       */
+      401: {
+        headers: {
+          /** @description The scheme to authenticate with. */
+          "WWW-Authenticate": string;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "tag:clinical-ai-gateway,2026:problems/unauthenticated";
+            /** @constant */
+            status?: 401;
+          };
+        };
+      };
+      /**
+       * @description The credential is valid but maps to no tenant (an unknown email).
+       *
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/forbidden`.
+       */
+      403: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "tag:clinical-ai-gateway,2026:problems/forbidden";
+            /** @constant */
+            status?: 403;
+          };
+        };
+      };
+      /**
+       * @description The gateway failed unexpectedly; the request was not completed.
+       *
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/internal`.
+       */
+      500: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "tag:clinical-ai-gateway,2026:problems/internal";
+            /** @constant */
+            status?: 500;
+          };
+        };
+      };
+      /**
+       * @description The keys that verify the credential cannot be fetched.
+       *
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/providers-unavailable`, `tag:clinical-ai-gateway,2026:problems/dependency-unavailable`, `tag:clinical-ai-gateway,2026:problems/overloaded`.
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & ({
+            /** @enum {unknown} */
+            type?: "tag:clinical-ai-gateway,2026:problems/providers-unavailable" | "tag:clinical-ai-gateway,2026:problems/dependency-unavailable" | "tag:clinical-ai-gateway,2026:problems/overloaded";
+            /** @constant */
+            status?: 503;
+          });
+        };
+      };
+    };
+  };
+  /**
+   * The admin view's figures
+   * @description Role `admin`. Read-only, for the caller's tenant: the providers' breakers, the health of the review queue (depth, oldest item) and how reviewers decided per task and confidence band, counted from at most 2,000 items per section (`truncated` says when there were more).
+   */
+  getReviewOverview: {
+    responses: {
+      /** @description The figures. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ReviewOverview"];
+        };
+      };
+      /**
+       * @description The bearer token is missing or invalid.
+       *
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/unauthenticated`.
+       */
+      401: {
+        headers: {
+          /** @description The scheme to authenticate with. */
+          "WWW-Authenticate": string;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "tag:clinical-ai-gateway,2026:problems/unauthenticated";
+            /** @constant */
+            status?: 401;
+          };
+        };
+      };
+      /**
+       * @description The token is valid but the principal lacks the role this operation needs.
+       *
+       * Problem types: `tag:clinical-ai-gateway,2026:problems/forbidden`.
+       */
+      403: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {unknown} */
+            type?: "tag:clinical-ai-gateway,2026:problems/forbidden";
+            /** @constant */
+            status?: 403;
           };
         };
       };

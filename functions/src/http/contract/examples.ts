@@ -1,8 +1,10 @@
 /**
  * Examples for the OpenAPI document, copied from real answers of the gateway (the review pipeline on the
  * emulators and the local model server `local-a`: the README's first request at its default confidence, then
- * at 0.41, claimed and edited by reviewer `rita`). test/unit/openApiDocument.test.ts validates each against
- * its schema, and the linter does too, so an example cannot drift from the contract.
+ * at 0.41, claimed and edited by reviewer `rita`; the admin overview after two more at 0.41, one rejected,
+ * as test/integration/reviewerConsoleHttp.test.ts makes them, the test's tenant written as `acme`).
+ * test/unit/openApiDocument.test.ts validates each against its schema, and the linter does too, so an
+ * example cannot drift from the contract.
  */
 
 const completed = {
@@ -183,6 +185,49 @@ const afterEdit = {
   completedAt: '2026-12-01T14:47:46.305Z',
 };
 
+const overview = {
+  generatedAt: '2026-12-01T15:22:35.312Z',
+  providers: [
+    { name: 'local-a', state: 'closed', errorRate: 0, requests: 0, openedAt: null },
+    { name: 'local-b', state: 'closed', errorRate: 0, requests: 0, openedAt: null },
+  ],
+  queue: {
+    undecided: 1,
+    pending: 1,
+    claimed: 0,
+    escalated: 0,
+    sampled: 0,
+    oldestCreatedAt: '2026-12-01T15:22:03.970Z',
+    oldestAgeSeconds: 1,
+    byTask: { 'medication-extraction': 1 },
+    truncated: false,
+  },
+  agreement: {
+    bandWidth: 0.1,
+    decisions: 1,
+    tasks: [
+      {
+        task: 'medication-extraction',
+        thresholds: [0.8],
+        reviewed: 1,
+        bands: [
+          { low: 0, high: 0.1, reviewed: 0, approved: 0, edited: 0, rejected: 0 },
+          { low: 0.1, high: 0.2, reviewed: 0, approved: 0, edited: 0, rejected: 0 },
+          { low: 0.2, high: 0.3, reviewed: 0, approved: 0, edited: 0, rejected: 0 },
+          { low: 0.3, high: 0.4, reviewed: 0, approved: 0, edited: 0, rejected: 0 },
+          { low: 0.4, high: 0.5, reviewed: 1, approved: 0, edited: 0, rejected: 1 },
+          { low: 0.5, high: 0.6, reviewed: 0, approved: 0, edited: 0, rejected: 0 },
+          { low: 0.6, high: 0.7, reviewed: 0, approved: 0, edited: 0, rejected: 0 },
+          { low: 0.7, high: 0.8, reviewed: 0, approved: 0, edited: 0, rejected: 0 },
+          { low: 0.8, high: 0.9, reviewed: 0, approved: 0, edited: 0, rejected: 0 },
+          { low: 0.9, high: 1, reviewed: 0, approved: 0, edited: 0, rejected: 0 },
+        ],
+      },
+    ],
+    truncated: false,
+  },
+};
+
 export const examples = {
   inferenceRequest: {
     medicationExtraction: {
@@ -214,4 +259,13 @@ export const examples = {
     reject: { summary: 'Withdraw the proposal', value: { action: 'reject', reasonCode: 'unsafe' } },
   },
   reviewItemDecided: { edited: { summary: 'The item after an edit', value: editedItem } },
+  me: {
+    admin: {
+      summary: 'An admin of tenant acme',
+      value: { subject: 'ada', tenant: 'acme', roles: ['admin'] },
+    },
+  },
+  reviewOverview: {
+    oneDecision: { summary: 'One item waiting, one rejected at confidence 0.41', value: overview },
+  },
 } as const;

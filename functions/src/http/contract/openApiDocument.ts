@@ -19,10 +19,12 @@ import {
   healthSchema,
   inferenceIdSchema,
   inferenceSchema,
+  meSchema,
   providerListSchema,
   reviewIdSchema,
   reviewItemSchema,
   reviewListSchema,
+  reviewOverviewSchema,
 } from './resources.js';
 
 /**
@@ -33,7 +35,7 @@ import {
  */
 
 /** Bumped with every change a client could notice. */
-export const CONTRACT_VERSION = '1.1.0';
+export const CONTRACT_VERSION = '1.2.0';
 
 /** Which function serves a path: each runs at its own URL. */
 export const apis = {
@@ -150,6 +152,8 @@ const json = (schema: z.ZodType, examples?: Examples) => ({
 });
 
 const secured = [{ googleIdToken: [] }];
+/** The reviewer function also takes Identity-Aware Proxy's signed header (the console, deployed). */
+const reviewerSecured: Record<string, string[]>[] = [{ googleIdToken: [] }, { iapAssertion: [] }];
 
 // ---- operations -----------------------------------------------------------------------------------------
 
@@ -270,7 +274,7 @@ const listReviews: ZodOpenApiOperationObject = {
   tags: ['Reviews'],
   summary: 'The review queue',
   description: "Role `reviewer`. The tenant's review items, oldest first.",
-  security: secured,
+  security: reviewerSecured,
   requestParams: { query: reviewListQuerySchema },
   responses: {
     '200': { description: 'The items.', content: json(reviewListSchema, examples.reviewList) },
@@ -287,7 +291,7 @@ const claimReview: ZodOpenApiOperationObject = {
   tags: ['Reviews'],
   summary: 'Claim a review item for a lease',
   description: 'Role `reviewer`. The lease is a setting (default 10 minutes).',
-  security: secured,
+  security: reviewerSecured,
   requestParams: reviewPath,
   responses: {
     '200': { description: 'The item, now `claimed` by the caller.', content: json(reviewItemSchema) },
@@ -310,7 +314,7 @@ const decideReview: ZodOpenApiOperationObject = {
     'Role `reviewer`, holding a live claim. At once the inference becomes `completed` (approve: the ' +
     'proposal is the output; edit: the edited output) with `review` filled in, or `rejected` (`output: null`); ' +
     'its `callbackUrl`, if any, is POSTed the inference resource (the `inferenceDecided` webhook).',
-  security: secured,
+  security: reviewerSecured,
   requestParams: reviewPath,
   requestBody: { required: true, content: json(reviewDecisionSchema, examples.decisionRequest) },
   responses: {
@@ -328,6 +332,41 @@ const decideReview: ZodOpenApiOperationObject = {
         '`reasonCode` for edit and reject) is missing.',
       { slugs: ['unprocessable'] },
     ),
+    '500': internalError,
+    '503': dependencyUnavailable,
+  },
+};
+
+const getMe: ZodOpenApiOperationObject = {
+  operationId: 'getMe',
+  tags: ['Reviews'],
+  summary: 'Who the caller is',
+  description:
+    'Any role. The subject, tenant and roles the gateway mapped the credential to: behind Identity-Aware ' +
+    'Proxy the reviewer console holds no token to read them from.',
+  security: reviewerSecured,
+  responses: {
+    '200': { description: 'The caller.', content: json(meSchema, examples.me) },
+    '401': unauthenticated,
+    '403': problem(403, 'The credential is valid but maps to no tenant (an unknown email).'),
+    '500': internalError,
+    '503': unavailable('The keys that verify the credential cannot be fetched.'),
+  },
+};
+
+const getReviewOverview: ZodOpenApiOperationObject = {
+  operationId: 'getReviewOverview',
+  tags: ['Operations'],
+  summary: "The admin view's figures",
+  description:
+    "Role `admin`. Read-only, for the caller's tenant: the providers' breakers, the health of the review " +
+    'queue (depth, oldest item) and how reviewers decided per task and confidence band, counted from at ' +
+    'most 2,000 items per section (`truncated` says when there were more).',
+  security: reviewerSecured,
+  responses: {
+    '200': { description: 'The figures.', content: json(reviewOverviewSchema, examples.reviewOverview) },
+    '401': unauthenticated,
+    '403': forbidden,
     '500': internalError,
     '503': dependencyUnavailable,
   },
@@ -409,6 +448,8 @@ export function buildOpenApiDocument() {
       '/v1/reviews': { servers: [apis.reviewer], get: listReviews },
       '/v1/reviews/{id}/claim': { servers: [apis.reviewer], post: claimReview },
       '/v1/reviews/{id}/decision': { servers: [apis.reviewer], post: decideReview },
+      '/v1/me': { servers: [apis.reviewer], get: getMe },
+      '/v1/admin/overview': { servers: [apis.reviewer], get: getReviewOverview },
       '/healthz': { servers: [apis.inference, apis.reviewer], get: health },
       '/openapi.json': { servers: [apis.inference, apis.reviewer], get: openApi },
     },
@@ -444,6 +485,16 @@ export function buildOpenApiDocument() {
             '(`gcloud auth print-identity-token --audiences=URL`, or the metadata server for a service). The ' +
             'email maps to a tenant and roles by configuration. Locally only (`npm start`, never in a ' +
             'deployed function) the token is `dev:<tenant>:<role>:<subject>`, e.g. `dev:acme:clinician:alice`.',
+        },
+        iapAssertion: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'x-goog-iap-jwt-assertion',
+          description:
+            'Reviewer function only, behind Identity-Aware Proxy: the JWT the proxy signs for the signed-in ' +
+            "person (audience: the backend service). Its email maps to a tenant and roles like a token's. A " +
+            'request that carries it is authenticated by it alone; a bad one is refused, never passed on to the ' +
+            'bearer token. The proxy sets it: a client never sends it itself.',
         },
       },
     },

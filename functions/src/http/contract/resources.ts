@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { roles } from '../../core/auth/principal.js';
 import {
   inferenceIdPattern,
   reasonCodes,
@@ -110,21 +111,91 @@ export const reviewListSchema = z
   .strictObject({ items: z.array(reviewItemSchema) })
   .meta({ id: 'ReviewList', description: 'Oldest first.' });
 
-export const providerListSchema = z
+const providerBreakerSchema = z
   .strictObject({
-    providers: z.array(
+    name: z.string(),
+    state: z.enum(['closed', 'open', 'half_open']),
+    errorRate: score,
+    requests: z.int().min(0),
+    openedAt: time.nullable(),
+  })
+  .meta({ id: 'ProviderBreaker' });
+
+export const providerListSchema = z
+  .strictObject({ providers: z.array(providerBreakerSchema) })
+  .meta({ id: 'ProviderList', description: 'The breaker of each provider as every instance sees it.' });
+
+export const meSchema = z
+  .strictObject({
+    subject: z.string().meta({ description: 'The signed-in person (the email, behind IAP).' }),
+    tenant: z.string(),
+    roles: z.array(z.enum(roles)),
+  })
+  .meta({ id: 'Me', description: 'The caller, as the gateway authenticated and mapped them.' });
+
+const count = z.int().min(0);
+
+const queueHealthSchema = z
+  .strictObject({
+    undecided: count.meta({ description: 'Items not yet decided (pending or claimed).' }),
+    pending: count,
+    claimed: count,
+    escalated: count,
+    sampled: count,
+    oldestCreatedAt: time.nullable(),
+    oldestAgeSeconds: count.nullable(),
+    byTask: z.partialRecord(taskNameSchema, count).meta({ description: 'Undecided items per task.' }),
+    truncated: z.boolean().meta({
+      description: 'True when the queue is longer than the scan limit: the counts are lower bounds.',
+    }),
+  })
+  .meta({ id: 'QueueHealth' });
+
+const agreementBandSchema = z
+  .strictObject({
+    low: score,
+    high: score.meta({ description: 'Exclusive, except that the last band includes 1.' }),
+    reviewed: count,
+    approved: count,
+    edited: count,
+    rejected: count,
+  })
+  .meta({ id: 'AgreementBand', description: 'Decisions on items whose confidence is in `[low, high)`.' });
+
+const agreementSchema = z
+  .strictObject({
+    bandWidth: score,
+    decisions: count,
+    tasks: z.array(
       z
         .strictObject({
-          name: z.string(),
-          state: z.enum(['closed', 'open', 'half_open']),
-          errorRate: score,
-          requests: z.int().min(0),
-          openedAt: time.nullable(),
+          task: taskNameSchema,
+          thresholds: z.array(score).meta({ description: 'The thresholds in force for these decisions.' }),
+          reviewed: count,
+          bands: z.array(agreementBandSchema),
         })
-        .meta({ id: 'ProviderBreaker' }),
+        .meta({ id: 'TaskAgreement' }),
     ),
+    truncated: z.boolean().meta({
+      description: 'True when there were more decisions than the scan limit: the oldest ones were counted.',
+    }),
   })
-  .meta({ id: 'ProviderList', description: 'The breaker of each provider as every instance sees it.' });
+  .meta({
+    id: 'AgreementSummary',
+    description: 'How reviewers decided, per task and confidence band: approve, edit or reject.',
+  });
+
+export const reviewOverviewSchema = z
+  .strictObject({
+    generatedAt: time,
+    providers: z.array(providerBreakerSchema),
+    queue: queueHealthSchema,
+    agreement: agreementSchema,
+  })
+  .meta({
+    id: 'ReviewOverview',
+    description: "The admin view's figures, for the caller's tenant only, computed from its review items.",
+  });
 
 export const healthSchema = z.strictObject({ status: z.enum(['ok', 'unavailable']) }).meta({ id: 'Health' });
 
