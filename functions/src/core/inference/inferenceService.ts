@@ -188,14 +188,10 @@ export class InferenceService {
         return sealed;
       });
     } catch (e) {
-      if (isLeaseLostError(e)) {
-        // A newer holder owns the key now; its answer is the one that counts, and ours is dropped unseen.
-        // The note did reach a provider, though: that is audited like any other failure.
-        await this.fail(claim, principal, ctx, request, promptHash, e, started, routed.attempts);
-        throw new RequestInProgressError(1);
-      }
+      // The note reached a provider either way: the failure is audited with the calls made. A lost lease
+      // means a newer holder owns the key; its answer is the one that counts, and ours is dropped unseen.
       await this.fail(claim, principal, ctx, request, promptHash, e, started, routed.attempts);
-      throw e;
+      throw isLeaseLostError(e) ? new RequestInProgressError(1) : e;
     }
     // Published before answering (a function's CPU is throttled after its answer), but bounded: if Pub/Sub
     // is slow or down the caller still gets its answer, and the outbox sweeper publishes later.
