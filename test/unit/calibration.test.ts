@@ -19,6 +19,7 @@ const target = { alpha: 0.02, delta: 0.05 };
 const key = { task: 'medication-extraction', model: 'm1', scorerVersion: 's1', promptTemplateVersion: 'p1' };
 
 const outcome = (over: Partial<ReviewOutcome>): ReviewOutcome => ({
+  inferenceId: 'inf_test',
   ...key,
   confidence: 0.9,
   threshold: 0.8,

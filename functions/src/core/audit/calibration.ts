@@ -27,6 +27,7 @@ export type ReviewAction = 'approve' | 'edit' | 'reject';
 
 /** What calibration needs to know about one output, read from its audit events. */
 export type ReviewOutcome = {
+  inferenceId: string;
   task: string;
   model: string;
   scorerVersion: string;

@@ -66,6 +66,7 @@ export function outcomeOf(events: readonly AuditEvent[], range: TimeRange): Revi
     }
   }
   return {
+    inferenceId: scored.inferenceId ?? '(unknown)',
     task: scored.task ?? '(unknown)',
     model: d.model ?? '(unknown)',
     scorerVersion: d.scorerVersion ?? '(unknown)',
