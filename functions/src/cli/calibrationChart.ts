@@ -24,7 +24,7 @@ const WIDTH = 760;
 const MARGIN = { left: 64, right: 24 };
 const TOP = { y: 56, height: 300 };
 const BOTTOM = { y: 420, height: 130 };
-const HEIGHT = BOTTOM.y + BOTTOM.height + 56;
+const HEIGHT = BOTTOM.y + BOTTOM.height + 72;
 const BAND_WIDTH = 0.1;
 
 const colours = {
@@ -44,7 +44,13 @@ export function calibrationChart(group: GroupCalibration, target: CalibrationTar
     .range([MARGIN.left, WIDTH - MARGIN.right]);
   const rows = group.rows.filter((r) => r.estimate !== null);
   const bands = confidenceBands(group.rows, target.delta);
-  const lowest = Math.min(1 - target.alpha, ...rows.map((r) => 1 - r.upper), ...bands.map((b) => b.correct));
+  // The axis shows the estimates, the bands and the target; where the bound says little (few outputs above
+  // a high t) its band runs off the bottom of the axis rather than squashing everything else.
+  const lowest = Math.min(
+    1 - target.alpha - 0.05,
+    ...rows.map((r) => 1 - (r.estimate ?? 0)),
+    ...bands.map((b) => b.correct),
+  );
   const yMin = Math.max(0, Math.min(0.9, Math.floor(lowest * 10) / 10));
   const y = scaleLinear()
     .domain([yMin, 1])
@@ -74,7 +80,8 @@ export function calibrationChart(group: GroupCalibration, target: CalibrationTar
       : `recommended ${recommended} (review share ${pct(group.recommendation.kind === 'threshold' ? group.recommendation.reviewShare : 0)})`);
 
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
+    `<title>${escapeXml(`Review threshold calibration: ${title}. ${subtitle}`)}</title>`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="#ffffff"/>`,
     text(MARGIN.left, 20, title, { size: 14, weight: 'bold' }),
     text(MARGIN.left, 38, subtitle, { size: 11, fill: '#444444' }),
@@ -97,7 +104,7 @@ export function calibrationChart(group: GroupCalibration, target: CalibrationTar
     // Bottom panel: review share.
     ...axes(x, share, BOTTOM, 'threshold t', 'share reviewed'),
     path(shareLine(group.rows) ?? '', { stroke: colours.share, width: 2 }),
-    ...marker(x, BOTTOM, group.currentThreshold, recommended),
+    ...marker(x, BOTTOM, group.currentThreshold, recommended, 'bottom'),
     ...legend(),
     '</svg>',
   ];
@@ -156,10 +163,18 @@ function axes(x: Scale, y: Scale, panel: { y: number; height: number }, xLabel: 
   return out;
 }
 
-function marker(x: Scale, panel: { y: number; height: number }, current: number, recommended: number | null) {
+function marker(
+  x: Scale,
+  panel: { y: number; height: number },
+  current: number,
+  recommended: number | null,
+  labels: 'top' | 'bottom' = 'top',
+) {
   const at = (t: number, colour: string, label: string, dash: string | null, dy: number) => [
     `<line x1="${num(x(t))}" y1="${panel.y}" x2="${num(x(t))}" y2="${panel.y + panel.height}" stroke="${colour}" stroke-width="1.5"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`,
-    text(x(t) + 4, panel.y + 12 + dy, label, { fill: colour }),
+    text(x(t) + 4, labels === 'top' ? panel.y + 12 + dy : panel.y + panel.height - 6 - dy, label, {
+      fill: colour,
+    }),
   ];
   return [
     ...at(current, colours.current, `current ${current}`, '5 3', 0),
@@ -179,9 +194,9 @@ function hline(x: Scale, yPos: number, colour: string, label: string) {
 function legend() {
   const y = HEIGHT - 14;
   const items: [string, string][] = [
-    [colours.estimate, 'correct among outputs ≥ t (estimate)'],
-    [colours.band, 'down to the 1 − δ bound'],
-    [colours.bands, 'confidence band (size: outputs)'],
+    [colours.estimate, 'correct among outputs ≥ t'],
+    [colours.band, 'its 1 − δ lower bound'],
+    [colours.bands, 'one confidence band'],
     [colours.share, 'share reviewed'],
   ];
   let xPos = MARGIN.left;

@@ -4,6 +4,7 @@ declare module 'jstat' {
     jStat: {
       gamma: { inv(p: number, shape: number, scale: number): number };
       beta: { inv(p: number, a: number, b: number): number };
+      normal: { inv(p: number, mean: number, sd: number): number };
     };
   };
   export default jstat;
