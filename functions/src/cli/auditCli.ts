@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BigQuery } from '@google-cloud/bigquery';
@@ -8,11 +9,15 @@ import { BigQueryAuditEventSource, runQueryWith } from '../adapters/bigquery/big
 import { FirestoreDecisionLedger } from '../adapters/firestore/firestoreDecisionLedger.js';
 import { agreementReport } from '../core/audit/agreement.js';
 import type { AuditEventSource, TimeRange, VerificationScope } from '../core/audit/auditQuery.js';
+import { calibrate } from '../core/audit/calibration.js';
 import { verifyChains } from '../core/audit/chainVerifier.js';
 import { checkCompleteness, type DecisionLedger } from '../core/audit/completeness.js';
 import { provenanceOf } from '../core/audit/provenance.js';
+import { reviewOutcomes } from '../core/audit/reviewOutcomes.js';
 import { type AuditCliConfig, isAuditCliConfigError, loadAuditCliConfig } from './auditCliConfig.js';
 import { agreementText, completenessText, provenanceText, verificationText } from './auditReports.js';
+import { calibrationChart } from './calibrationChart.js';
+import { type CalibrationReport, calibrationText } from './calibrationReport.js';
 
 /**
  * The audit commands, for operators and auditors:
@@ -21,6 +26,8 @@ import { agreementText, completenessText, provenanceText, verificationText } fro
  *   npm run audit:verify [-- --from T --to T]                            recompute the hash chains
  *   npm run audit:completeness -- --from T --to T [--tenant X]           ledger decisions vs audit events
  *   npm run audit:agreement [-- --from T --to T] [--band-width 0.1]      reviewer agreement by confidence
+ *   npm run audit:calibrate -- --task T [--alpha 0.02] [--delta 0.05] [--from T --to T] [--chart FILE]
+ *                                                                         review threshold from the evidence
  *
  * AUDIT_BACKEND=local reads AUDIT_LOG_FILE; AUDIT_BACKEND=bigquery reads the sink's dataset. Add `--json`
  * for the report as JSON. Exit status: 0 all good, 1 findings, 2 bad usage or configuration, 3 the
@@ -51,7 +58,7 @@ export class UsageError extends Error {
 }
 export const isUsageError = (e: unknown): e is UsageError => e instanceof UsageError;
 
-const commands = ['provenance', 'verify', 'completeness', 'agreement'] as const;
+const commands = ['provenance', 'verify', 'completeness', 'agreement', 'calibrate'] as const;
 type Command = (typeof commands)[number];
 
 export async function runAuditCli(argv: readonly string[], ctx: CliContext): Promise<number> {
@@ -67,6 +74,10 @@ export async function runAuditCli(argv: readonly string[], ctx: CliContext): Pro
       tenant: { type: 'string' },
       'lookback-days': { type: 'string' },
       'band-width': { type: 'string' },
+      task: { type: 'string' },
+      alpha: { type: 'string' },
+      delta: { type: 'string' },
+      chart: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -138,6 +149,36 @@ export async function runAuditCli(argv: readonly string[], ctx: CliContext): Pro
       print(report, agreementText(report));
       return EXIT.ok;
     }
+    case 'calibrate': {
+      if (!values.task) throw new UsageError('calibrate needs --task <task>');
+      const now = ctx.now();
+      const range = optionalRange(values.from, values.to, now) ?? {
+        from: new Date(now.getTime() - DEFAULT_LOOKBACK_DAYS * DAY_MS),
+        to: now,
+      };
+      const target = {
+        alpha: fraction(values.alpha ?? '0.02', '--alpha'),
+        delta: fraction(values.delta ?? '0.05', '--delta'),
+      };
+      const groups = await calibrate(reviewOutcomes(ctx.source, range, { task: values.task }), target);
+      const report: CalibrationReport = { task: values.task, range, target, groups };
+      print(report, calibrationText(report));
+      if (values.chart) {
+        // One chart per group: FILE for the first, FILE-2, FILE-3… for the others.
+        const base = resolve(values.chart);
+        await mkdir(dirname(base), { recursive: true });
+        for (const [i, group] of groups.entries()) {
+          const file =
+            i === 0 ? base : `${base.slice(0, base.length - extname(base).length)}-${i + 1}${extname(base)}`;
+          await writeFile(file, calibrationChart(group, target));
+          ctx.io.err(
+            `chart of ${group.model} / ${group.scorerVersion} / ${group.promptTemplateVersion}: ${file}`,
+          );
+        }
+      }
+      const supported = groups.length > 0 && groups.every((g) => g.recommendation.kind === 'threshold');
+      return supported ? EXIT.ok : EXIT.findings;
+    }
   }
 }
 
@@ -163,6 +204,13 @@ function optionalRange(from: string | undefined, to: string | undefined, now: Da
   if (!from && !to) return null;
   if (!from) throw new UsageError('--to needs --from');
   return rangeOf(from, to ?? now.toISOString());
+}
+
+function fraction(text: string, option: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0 || n >= 1)
+    throw new UsageError(`${option} must be a number between 0 and 1`);
+  return n;
 }
 
 function positiveNumber(text: string, option: string): number {
