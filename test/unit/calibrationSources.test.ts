@@ -148,7 +148,7 @@ describe('calibration: reading reviewed outcomes from the audit trail', () => {
     await collect(reviewOutcomes(source, range));
     assert.deepEqual(calls, [
       {
-        query: `SELECT jsonPayload.audit_event AS event, insertId AS insert_id
+        query: `SELECT jsonPayload.audit_event AS event, jsonPayload.audit.hash AS index_hash, insertId AS insert_id
 FROM \`hospital-prod.clinical_ai_audit.run_googleapis_com_stdout\`
 WHERE labels.audit_stream = @stream
   AND timestamp >= @since
