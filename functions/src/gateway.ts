@@ -11,7 +11,7 @@ import {
   GoogleServiceCallerVerifier,
 } from './adapters/auth/serviceCallerAuthenticator.js';
 import { FirestoreBreakerStore } from './adapters/firestore/firestoreBreakerStore.js';
-import { createFirestore } from './adapters/firestore/firestoreClient.js';
+import { createFirestore, withDeadline } from './adapters/firestore/firestoreClient.js';
 import { FirestoreInferenceStore } from './adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from './adapters/firestore/firestoreLedgerStore.js';
 import { FirestoreOutboxStore } from './adapters/firestore/firestoreOutboxStore.js';
@@ -108,7 +108,7 @@ export function createGateway(
         ...(overrides.logWriter ? { write: overrides.logWriter } : {}),
       });
   const audit = overrides.audit ?? ownSink!;
-  const inferenceStore = new FirestoreInferenceStore(firestore);
+  const inferenceStore = new FirestoreInferenceStore(firestore, { deadlineMs: config.firestore.deadlineMs });
   const trail = new AuditTrail({
     sink: audit,
     key: config.audit.chainKey,
@@ -137,10 +137,11 @@ export function createGateway(
   let lastHealth = { at: 0, ok: false };
   const healthy = async () => {
     if (Date.now() - lastHealth.at < 2_000) return lastHealth.ok;
-    const ok = await firestore
-      .collection('health')
-      .doc('ping')
-      .get()
+    const ok = await withDeadline(
+      firestore.collection('health').doc('ping').get(),
+      config.firestore.deadlineMs,
+      'health check',
+    )
       .then(() => true)
       .catch(() => false);
     lastHealth = { at: Date.now(), ok };
@@ -180,11 +181,14 @@ export function createGateway(
         });
     sharedBreakers?.start();
     const router = new ProviderRouter({ clients, breakers: overrides.breakers ?? sharedBreakers! });
-    const ledger = new IdempotencyLedger(new FirestoreLedgerStore(firestore), {
-      ttlMs: config.idempotency.ttlMs,
-      leaseMs: config.idempotency.leaseMs,
-      ...clockOption,
-    });
+    const ledger = new IdempotencyLedger(
+      new FirestoreLedgerStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
+      {
+        ttlMs: config.idempotency.ttlMs,
+        leaseMs: config.idempotency.leaseMs,
+        ...clockOption,
+      },
+    );
     const inferences = new InferenceService({
       ledger,
       store: inferenceStore,
@@ -292,7 +296,7 @@ function createReviewParts(
         })
       : new LocalTaskScheduler(firestore, clock));
   const outbox = new OutboxRelay({
-    store: new FirestoreOutboxStore(firestore),
+    store: new FirestoreOutboxStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
     publisher,
     scheduler,
     callbackJob: {
@@ -303,7 +307,7 @@ function createReviewParts(
     warn,
     ...clock,
   });
-  const store = new FirestoreReviewStore(firestore);
+  const store = new FirestoreReviewStore(firestore, { deadlineMs: config.firestore.deadlineMs });
   const reviews = new ReviewService({
     store,
     outbox,

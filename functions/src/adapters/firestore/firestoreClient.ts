@@ -1,4 +1,6 @@
 import { Firestore, Timestamp } from '@google-cloud/firestore';
+import { DependencyUnavailableError } from '../../core/errors.js';
+import { withTimeout } from '../../core/retry.js';
 
 /** Collection names: the single source of truth, shared with Terraform's index and TTL definitions. */
 export const collections = {
@@ -45,3 +47,37 @@ export const grpcCode = { ALREADY_EXISTS: 6, NOT_FOUND: 5, FAILED_PRECONDITION: 
 
 export const hasCode = (e: unknown, code: number): boolean =>
   typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
+
+/** The deadline of stores built without one (tests); the gateway passes FIRESTORE_DEADLINE_MS. */
+export const DEFAULT_FIRESTORE_DEADLINE_MS = 2_000;
+
+export type DeadlineOptions = { deadlineMs?: number };
+
+/** What a caller waiting on a stalled Firestore is told to wait before retrying. */
+const STALLED_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * Bounds one Firestore call on the request path: after `deadlineMs` the caller gets a retryable
+ * `DependencyUnavailableError` (503 + Retry-After) naming `store`, instead of waiting out the SDK's own 60 s.
+ * The call itself is abandoned, not cancelled, so a write may still apply later: the ledger's lease and the
+ * audited commit's chain-head read-back (core/audit/auditTrail.ts) already account for a write whose outcome
+ * the caller never saw.
+ */
+export function withDeadline<T>(work: Promise<T>, deadlineMs: number, store: string): Promise<T> {
+  return withTimeout(
+    work,
+    deadlineMs,
+    () =>
+      new DependencyUnavailableError(store, STALLED_RETRY_AFTER_SECONDS, {
+        cause: new FirestoreDeadlineError(deadlineMs),
+      }),
+  );
+}
+
+/** The cause of a deadline's 503: Firestore did not answer in time (the outcome of a write is unknown). */
+export class FirestoreDeadlineError extends Error {
+  override readonly name = 'FirestoreDeadlineError';
+  constructor(readonly deadlineMs: number) {
+    super(`Firestore did not answer within ${deadlineMs} ms`);
+  }
+}
