@@ -57,19 +57,35 @@ export type DeadlineOptions = { deadlineMs?: number };
 const STALLED_RETRY_AFTER_SECONDS = 2;
 
 /**
- * Bounds one Firestore call on the request path: after `deadlineMs` the caller gets a retryable
- * `DependencyUnavailableError` (503 + Retry-After) naming `store`, instead of waiting out the SDK's own 60 s.
- * The call itself is abandoned, not cancelled, so a write may still apply later: the ledger's lease and the
- * audited commit's chain-head read-back (core/audit/auditTrail.ts) already account for a write whose outcome
- * the caller never saw.
+ * A client's first call also opens its channel (and, in production, fetches a token): until a client has
+ * answered once, its calls get this much longer, so that a cold start is not mistaken for a stall.
  */
-export function withDeadline<T>(work: Promise<T>, deadlineMs: number, store: string): Promise<T> {
+const COLD_CLIENT_DEADLINE_MS = 10_000;
+const answeredOnce = new WeakSet<Firestore>();
+
+/**
+ * Bounds one call of `db` on the request path: after `deadlineMs` the caller gets a retryable
+ * `DependencyUnavailableError` (503 + Retry-After) naming `store`, instead of waiting out the SDK's own 60 s.
+ * The call itself is abandoned, not cancelled, so a write may still apply later: the ledger releases an
+ * orphaned claim, and the audited commit reads the chain head back (core/audit/auditTrail.ts).
+ */
+export function withDeadline<T>(
+  db: Firestore,
+  work: Promise<T>,
+  deadlineMs: number,
+  store: string,
+): Promise<T> {
+  const ms = answeredOnce.has(db) ? deadlineMs : Math.max(deadlineMs, COLD_CLIENT_DEADLINE_MS);
+  work.then(
+    () => answeredOnce.add(db),
+    () => undefined,
+  );
   return withTimeout(
     work,
-    deadlineMs,
+    ms,
     () =>
       new DependencyUnavailableError(store, STALLED_RETRY_AFTER_SECONDS, {
-        cause: new FirestoreDeadlineError(deadlineMs),
+        cause: new FirestoreDeadlineError(ms),
       }),
   );
 }

@@ -53,7 +53,7 @@ export class FirestoreInferenceStore implements InferenceStore {
       );
     }
     try {
-      await withDeadline(batch.commit(), this.deadlineMs, 'inference store');
+      await withDeadline(this.db, batch.commit(), this.deadlineMs, 'inference store');
     } catch (e) {
       // The record changed since the claim wrote it: taken over (or released and claimed anew).
       if (isPreconditionFailure(e)) throw new LeaseLostError();
@@ -75,7 +75,7 @@ export class FirestoreInferenceStore implements InferenceStore {
   /** Firestore failures and stalls become one retryable error (503); the domain's own errors pass through. */
   private async guard<T>(op: Promise<T>): Promise<T> {
     try {
-      return await withDeadline(op, this.deadlineMs, 'inference store');
+      return await withDeadline(this.db, op, this.deadlineMs, 'inference store');
     } catch (e) {
       throw asStoreFailure(e);
     }

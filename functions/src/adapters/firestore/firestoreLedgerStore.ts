@@ -72,7 +72,7 @@ export class FirestoreLedgerStore implements LedgerStore {
   }
 
   private bounded<T>(work: Promise<T>): Promise<T> {
-    return withDeadline(work, this.deadlineMs, 'idempotency ledger');
+    return withDeadline(this.db, work, this.deadlineMs, 'idempotency ledger');
   }
 
   private ref(id: string) {

@@ -58,7 +58,7 @@ export class FirestoreOutboxStore implements OutboxStore {
   }
 
   private bounded<T>(work: Promise<T>): Promise<T> {
-    return withDeadline(work, this.deadlineMs, 'review outbox');
+    return withDeadline(this.db, work, this.deadlineMs, 'review outbox');
   }
 }
 

@@ -97,7 +97,7 @@ export class FirestoreReviewStore implements ReviewStore {
   }
 
   private bounded<T>(work: Promise<T>): Promise<T> {
-    return withDeadline(work, this.deadlineMs, 'review store');
+    return withDeadline(this.db, work, this.deadlineMs, 'review store');
   }
 }
 
