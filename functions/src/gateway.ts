@@ -34,6 +34,7 @@ import { InferenceService } from './core/inference/inferenceService.js';
 import type { ProviderClient } from './core/providers/provider.js';
 import { CallbackDelivery, CallbackOrigins } from './core/review/callbacks.js';
 import { OutboxRelay } from './core/review/outbox.js';
+import { PublisherCircuit } from './core/review/publisherCircuit.js';
 import { ReviewIntake } from './core/review/reviewIntake.js';
 import type { ReviewPublisher } from './core/review/reviewPublisher.js';
 import { ReviewService } from './core/review/reviewService.js';
@@ -138,6 +139,7 @@ export function createGateway(
   const healthy = async () => {
     if (Date.now() - lastHealth.at < 2_000) return lastHealth.ok;
     const ok = await withDeadline(
+      firestore,
       firestore.collection('health').doc('ping').get(),
       config.firestore.deadlineMs,
       'health check',
@@ -253,6 +255,11 @@ function createAuthenticator(config: Config): Authenticator {
 /** Outbox sweeps: entries per batch, batches per call (Cloud Scheduler calls every minute). */
 const SWEEP_BATCH = { batchSize: 200, maxBatches: 5 };
 const CLOUD_TASKS_DISPATCH_DEADLINE_SECONDS = 30;
+/**
+ * One failed publish opens the review publisher's circuit (the outbox holds the entry); a probe goes out
+ * after a second, and the relay's recovery sweep runs as often, so skipped entries follow within seconds.
+ */
+const PUBLISHER_CIRCUIT = { failureThreshold: 1, probeAfterMs: 1_000 } as const;
 /** One callback attempt, well inside the task's dispatch deadline. */
 const WEBHOOK_TIMEOUT_MS = 10_000;
 
@@ -275,13 +282,20 @@ function createReviewParts(
   const clock = overrides.clock ? { clock: overrides.clock } : {};
   const warn = (message: string, fields?: Record<string, unknown>) => logger.warn(message, fields);
   const pubsub = overrides.reviewPublisher ? null : new PubSub({ projectId: config.project });
-  const publisher =
+  // While Pub/Sub fails, answers skip the publish at once and the outbox delivers later (publisherCircuit.ts).
+  const publisher = new PublisherCircuit(
     overrides.reviewPublisher ??
-    new PubSubReviewPublisher(
-      pubsub!,
-      { requests: config.review.topics.requests, escalations: config.review.topics.escalations },
-      { timeoutMs: config.review.publishTimeoutMs },
-    );
+      new PubSubReviewPublisher(
+        pubsub!,
+        { requests: config.review.topics.requests, escalations: config.review.topics.escalations },
+        { timeoutMs: config.review.publishTimeoutMs },
+      ),
+    {
+      ...PUBLISHER_CIRCUIT,
+      timeoutMs: config.review.publishTimeoutMs,
+      ...(overrides.clock ? { clock: () => overrides.clock!().getTime() } : {}),
+    },
+  );
   const tasksClient =
     overrides.taskScheduler || config.tasks.mode === 'local' ? null : new CloudTasksClient();
   const scheduler =
@@ -304,6 +318,7 @@ function createReviewParts(
       oidc: { serviceAccountEmail: config.tasks.serviceAccount, audience: config.tasks.jobsAudience },
     },
     deliveryTimeoutMs: config.review.publishTimeoutMs,
+    recovery: { circuit: publisher, everyMs: PUBLISHER_CIRCUIT.probeAfterMs },
     warn,
     ...clock,
   });
@@ -376,6 +391,7 @@ function createReviewParts(
     }),
     reviewIntake: createReviewIntakeHandler({ intake, logger }),
     close: async () => {
+      outbox.close();
       await pubsub?.close();
       await tasksClient?.close();
     },

@@ -79,6 +79,12 @@ export type OutboxRelayDeps = {
   callbackJob: Pick<TaskRequest, 'url' | 'oidc'>;
   /** How long one delivery may take before it is left to the sweeper. */
   deliveryTimeoutMs: number;
+  /**
+   * The publisher's circuit (publisherCircuit.ts), if it has one. While it is open the relay sweeps on its
+   * own every `everyMs`, probing with the oldest entry, so that what was skipped during an outage is
+   * delivered within seconds of recovery rather than at the next scheduled sweep.
+   */
+  recovery?: { circuit: { readonly state: string; readonly admitsPublish: boolean }; everyMs: number };
   clock?: () => Date;
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
@@ -87,6 +93,8 @@ export type SweepResult = { delivered: number; failed: number };
 
 export class OutboxRelay {
   private readonly now: () => Date;
+  private recoveryTimer: NodeJS.Timeout | undefined;
+  private recovering = false;
 
   constructor(private readonly deps: OutboxRelayDeps) {
     this.now = deps.clock ?? (() => new Date());
@@ -111,6 +119,7 @@ export class OutboxRelay {
         reason,
       });
       await this.deps.store.recordFailure(entry.id, this.now(), reason).catch(() => undefined);
+      if (entry.kind !== 'callback' && this.deps.recovery?.circuit.state === 'open') this.startRecovery();
       return false;
     }
     try {
@@ -148,6 +157,45 @@ export class OutboxRelay {
     return result;
   }
 
+  /** Stops the recovery sweeps (the scheduled sweeper still delivers whatever is left). */
+  close(): void {
+    clearInterval(this.recoveryTimer);
+    this.recoveryTimer = undefined;
+  }
+
+  private startRecovery(): void {
+    if (this.recoveryTimer || !this.deps.recovery) return;
+    this.recoveryTimer = setInterval(() => void this.recover(), this.deps.recovery.everyMs);
+    this.recoveryTimer.unref();
+  }
+
+  /**
+   * One recovery step: while the circuit is open, nothing (no Firestore reads for nothing); once it lets a
+   * probe through, the oldest entry is the probe; once closed, a sweep of everything left, after which the
+   * recovery stops.
+   */
+  private async recover(): Promise<void> {
+    const circuit = this.deps.recovery?.circuit;
+    if (!circuit || this.recovering || !circuit.admitsPublish) return;
+    this.recovering = true;
+    try {
+      if (circuit.state !== 'closed') {
+        const [probe] = await this.deps.store.listUndelivered(this.now(), 1);
+        if (probe) await this.deliver(probe);
+        if (circuit.state !== 'closed') {
+          if (!probe) this.close(); // nothing left to deliver: the next publish probes
+          return;
+        }
+      }
+      const result = await this.sweep({ minAgeMs: 0, batchSize: RECOVERY_BATCH, maxBatches: 20 });
+      if (result.failed === 0 && circuit.state === 'closed') this.close();
+    } catch {
+      // The store is failing too: the next step tries again.
+    } finally {
+      this.recovering = false;
+    }
+  }
+
   private async perform(entry: OutboxEntry): Promise<void> {
     switch (entry.kind) {
       case 'review_request':
@@ -179,6 +227,8 @@ export class OutboxRelay {
     }
   }
 }
+
+const RECOVERY_BATCH = 100;
 
 const dependencyOf = (entry: OutboxEntry): string =>
   entry.kind === 'callback' ? 'task scheduler' : 'review topic';
