@@ -1,4 +1,4 @@
-import { Firestore, Timestamp } from '@google-cloud/firestore';
+import { Firestore, Timestamp, type Transaction } from '@google-cloud/firestore';
 import { DependencyUnavailableError } from '../../core/errors.js';
 import { withTimeout } from '../../core/retry.js';
 
@@ -88,6 +88,33 @@ export function withDeadline<T>(
         cause: new FirestoreDeadlineError(ms),
       }),
   );
+}
+
+/**
+ * A transaction's attempts may legitimately take longer than one call's deadline in all (under contention
+ * the SDK backs off 1 s and more between them), so it is bounded twice: each read inside it by the deadline
+ * (a stalled read fails the whole transaction at once, without waiting for the SDK's rollback, which would
+ * wait on that read), and the whole by this many deadlines (a commit that stalls).
+ */
+const TRANSACTION_DEADLINES = 5;
+
+export function runBoundedTransaction<T>(
+  db: Firestore,
+  deadlineMs: number,
+  store: string,
+  attempt: (tx: Transaction, read: <R>(work: Promise<R>) => Promise<R>) => Promise<T>,
+): Promise<T> {
+  let stalled: (error: unknown) => void = () => undefined;
+  const stall = new Promise<never>((_, reject) => {
+    stalled = reject;
+  });
+  const read = <R>(work: Promise<R>): Promise<R> =>
+    withDeadline(db, work, deadlineMs, store).catch((error: unknown) => {
+      if (error instanceof DependencyUnavailableError) stalled(error);
+      throw error;
+    });
+  const run = db.runTransaction((tx) => attempt(tx, read));
+  return withDeadline(db, Promise.race([run, stall]), deadlineMs * TRANSACTION_DEADLINES, store);
 }
 
 /** The cause of a deadline's 503: Firestore did not answer in time (the outcome of a write is unknown). */

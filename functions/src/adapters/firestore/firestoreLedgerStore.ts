@@ -7,6 +7,7 @@ import {
   grpcCode,
   hasCode,
   revive,
+  runBoundedTransaction,
   withDeadline,
 } from './firestoreClient.js';
 
@@ -58,17 +59,15 @@ export class FirestoreLedgerStore implements LedgerStore {
 
   async deleteIfOwner(id: string, ownerToken: string): Promise<boolean> {
     const ref = this.ref(id);
-    return this.bounded(
-      this.db.runTransaction(async (tx) => {
-        const snap = await tx.get(ref);
-        // Only an unfinished claim is released: if a completion did commit (and only its answer was lost),
-        // the stored response must survive so that the retry replays it instead of calling a model again.
-        if (!snap.exists || snap.get('ownerToken') !== ownerToken || snap.get('state') !== 'in_progress')
-          return false;
-        tx.delete(ref);
-        return true;
-      }),
-    );
+    return runBoundedTransaction(this.db, this.deadlineMs, 'idempotency ledger', async (tx, read) => {
+      const snap = await read(tx.get(ref));
+      // Only an unfinished claim is released: if a completion did commit (and only its answer was lost),
+      // the stored response must survive so that the retry replays it instead of calling a model again.
+      if (!snap.exists || snap.get('ownerToken') !== ownerToken || snap.get('state') !== 'in_progress')
+        return false;
+      tx.delete(ref);
+      return true;
+    });
   }
 
   private bounded<T>(work: Promise<T>): Promise<T> {

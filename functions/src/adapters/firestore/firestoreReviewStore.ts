@@ -11,6 +11,7 @@ import {
   DEFAULT_FIRESTORE_DEADLINE_MS,
   type DeadlineOptions,
   revive,
+  runBoundedTransaction,
   withDeadline,
 } from './firestoreClient.js';
 import {
@@ -41,42 +42,40 @@ export class FirestoreReviewStore implements ReviewStore {
   ): Promise<T> {
     const itemRef = this.db.collection(collections.reviews).doc(ids.reviewId);
     const inferenceRef = this.db.collection(collections.inferences).doc(ids.inferenceId);
-    return this.bounded(
-      this.db.runTransaction(async (tx) => {
-        const [inferenceSnap, itemSnap] = await tx.getAll(inferenceRef, itemRef);
-        const current: ReviewSnapshot = {
-          inference: inferenceSnap?.exists ? inferenceFromDocument(inferenceSnap.data()!) : null,
-          item: itemSnap?.exists ? itemFromDocument(itemSnap.data()!) : null,
-        };
-        const { writes, result } = change(current);
-        // Reads come before writes in a transaction: the idempotency record is read first, and its stored
-        // answer replaced only while it still answers this inference (a key past its TTL may answer another).
-        const replay = writes?.replay;
-        const ledgerRef = replay
-          ? this.db.collection(collections.idempotencyKeys).doc(replay.ledgerRecordId)
-          : null;
-        const ledgerSnap = ledgerRef ? await tx.get(ledgerRef) : null;
-        if (
-          replay &&
-          ledgerRef &&
-          ledgerSnap?.exists &&
-          ledgerSnap.get('inferenceId') === replay.inferenceId &&
-          ledgerSnap.get('state') === 'completed'
-        ) {
-          tx.update(ledgerRef, { 'response.body': replay.body });
-        }
-        if (writes?.item) {
-          // `create` also guards against an item appearing between our read and our commit.
-          if (current.item) tx.set(itemRef, itemToDocument(writes.item));
-          else tx.create(itemRef, itemToDocument(writes.item));
-        }
-        if (writes?.inference) tx.set(inferenceRef, inferenceToDocument(writes.inference));
-        for (const entry of writes?.outbox ?? []) {
-          tx.set(this.db.collection(collections.reviewOutbox).doc(entry.id), outboxDocument(entry));
-        }
-        return result;
-      }),
-    );
+    return runBoundedTransaction(this.db, this.deadlineMs, 'review store', async (tx, read) => {
+      const [inferenceSnap, itemSnap] = await read(tx.getAll(inferenceRef, itemRef));
+      const current: ReviewSnapshot = {
+        inference: inferenceSnap?.exists ? inferenceFromDocument(inferenceSnap.data()!) : null,
+        item: itemSnap?.exists ? itemFromDocument(itemSnap.data()!) : null,
+      };
+      const { writes, result } = change(current);
+      // Reads come before writes in a transaction: the idempotency record is read first, and its stored
+      // answer replaced only while it still answers this inference (a key past its TTL may answer another).
+      const replay = writes?.replay;
+      const ledgerRef = replay
+        ? this.db.collection(collections.idempotencyKeys).doc(replay.ledgerRecordId)
+        : null;
+      const ledgerSnap = ledgerRef ? await read(tx.get(ledgerRef)) : null;
+      if (
+        replay &&
+        ledgerRef &&
+        ledgerSnap?.exists &&
+        ledgerSnap.get('inferenceId') === replay.inferenceId &&
+        ledgerSnap.get('state') === 'completed'
+      ) {
+        tx.update(ledgerRef, { 'response.body': replay.body });
+      }
+      if (writes?.item) {
+        // `create` also guards against an item appearing between our read and our commit.
+        if (current.item) tx.set(itemRef, itemToDocument(writes.item));
+        else tx.create(itemRef, itemToDocument(writes.item));
+      }
+      if (writes?.inference) tx.set(inferenceRef, inferenceToDocument(writes.inference));
+      for (const entry of writes?.outbox ?? []) {
+        tx.set(this.db.collection(collections.reviewOutbox).doc(entry.id), outboxDocument(entry));
+      }
+      return result;
+    });
   }
 
   async getItem(reviewId: string): Promise<ReviewItem | null> {

@@ -84,17 +84,23 @@ export type OutboxRelayDeps = {
    * own every `everyMs`, probing with the oldest entry, so that what was skipped during an outage is
    * delivered within seconds of recovery rather than at the next scheduled sweep.
    */
-  recovery?: { circuit: { readonly state: string; readonly admitsPublish: boolean }; everyMs: number };
+  recovery?: {
+    circuit: { readonly state: string; readonly admitsPublish: boolean; allowProbe(): void };
+    everyMs: number;
+  };
   clock?: () => Date;
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
 
 export type SweepResult = { delivered: number; failed: number };
+export type SweepOptions = { minAgeMs: number; batchSize: number; maxBatches: number };
 
 export class OutboxRelay {
   private readonly now: () => Date;
   private recoveryTimer: NodeJS.Timeout | undefined;
   private recovering = false;
+  /** Sweeps run one at a time: a sweep's probe must not meet another sweep's probe in flight. */
+  private sweeping: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: OutboxRelayDeps) {
     this.now = deps.clock ?? (() => new Date());
@@ -135,9 +141,26 @@ export class OutboxRelay {
   }
 
   /** Delivers entries at least `minAgeMs` old (younger ones are still being delivered by their writer). */
-  async sweep(options: { minAgeMs: number; batchSize: number; maxBatches: number }): Promise<SweepResult> {
+  sweep(options: SweepOptions): Promise<SweepResult> {
+    const run = this.sweeping.then(() => this.sweepOnce(options));
+    this.sweeping = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sweepOnce(options: SweepOptions): Promise<SweepResult> {
     const result: SweepResult = { delivered: 0, failed: 0 };
     const failedIds = new Set<string>();
+    // With the publisher's circuit open, the oldest entry goes first, alone, as its probe (a sweep always
+    // probes): the rest follow once it has closed (in parallel they would all be refused at once).
+    if (this.deps.recovery && this.deps.recovery.circuit.state !== 'closed') {
+      this.deps.recovery.circuit.allowProbe();
+      const [probe] = await this.deps.store.listUndelivered(
+        new Date(this.now().getTime() - options.minAgeMs),
+        1,
+      );
+      if (probe && !(await this.deliver(probe))) return { delivered: 0, failed: 1 };
+      if (probe) result.delivered++;
+    }
     for (let batch = 0; batch < options.maxBatches; batch++) {
       const cutoff = new Date(this.now().getTime() - options.minAgeMs);
       const entries = (
@@ -169,26 +192,15 @@ export class OutboxRelay {
     this.recoveryTimer.unref();
   }
 
-  /**
-   * One recovery step: while the circuit is open, nothing (no Firestore reads for nothing); once it lets a
-   * probe through, the oldest entry is the probe; once closed, a sweep of everything left, after which the
-   * recovery stops.
-   */
+  /** One recovery step: a sweep (probing first) whenever the circuit would let a publish through. */
   private async recover(): Promise<void> {
     const circuit = this.deps.recovery?.circuit;
     if (!circuit || this.recovering || !circuit.admitsPublish) return;
     this.recovering = true;
     try {
-      if (circuit.state !== 'closed') {
-        const [probe] = await this.deps.store.listUndelivered(this.now(), 1);
-        if (probe) await this.deliver(probe);
-        if (circuit.state !== 'closed') {
-          if (!probe) this.close(); // nothing left to deliver: the next publish probes
-          return;
-        }
-      }
       const result = await this.sweep({ minAgeMs: 0, batchSize: RECOVERY_BATCH, maxBatches: 20 });
-      if (result.failed === 0 && circuit.state === 'closed') this.close();
+      const nothingLeft = result.delivered === 0 && result.failed === 0; // the next publish probes
+      if (nothingLeft || (result.failed === 0 && circuit.state === 'closed')) this.close();
     } catch {
       // The store is failing too: the next step tries again.
     } finally {

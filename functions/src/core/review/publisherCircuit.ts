@@ -50,6 +50,11 @@ export class PublisherCircuit implements ReviewPublisher {
     return s.kind === 'closed' || (s.kind === 'open' && this.now() - s.since >= this.settings.probeAfterMs);
   }
 
+  /** Lets the next publish through as a probe now, however recently the circuit opened (a sweep's). */
+  allowProbe(): void {
+    if (this.current.kind === 'open') this.current = { kind: 'open', since: Number.NEGATIVE_INFINITY };
+  }
+
   requestReview(message: ReviewRequestMessage, attributes: { task: string }): Promise<void> {
     return this.call(() => this.inner.requestReview(message, attributes));
   }
