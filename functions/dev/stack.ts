@@ -290,7 +290,8 @@ function emulatorLogDir(): string {
 function emulatorPart(emulator: RunningEmulator): Part {
   const title = emulator.name === 'firestore-emulator' ? 'Firestore emulator' : 'Pub/Sub emulator';
   return {
-    info: { name: title, address: emulator.host },
+    // The pid (of its process group) lets the chaos scenarios stall it with SIGSTOP.
+    info: { name: title, address: emulator.host, pid: emulator.pid },
     exited: unexpectedExit(title, emulator.exited, ` (see ${emulator.logFile})`),
     stop: () => emulator.stop(),
   };
