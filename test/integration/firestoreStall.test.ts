@@ -101,6 +101,11 @@ describe('a stalled Firestore on the request path (Firestore emulator behind a s
       gw.logLines.some((line) => line.includes(answer.body.id) && line.includes('"inference.completed"'));
     for (let i = 0; i < 100 && !completed(); i++) await sleep(50);
     assert.ok(completed(), 'the completion event of the late commit is emitted');
+    // …and no failure of the same inference: its chain records one outcome, never both.
+    assert.ok(
+      !gw.logLines.some((line) => line.includes(answer.body.id) && line.includes('"inference.failed"')),
+      'no failure event for a commit that landed',
+    );
   });
 
   it('answers 503 on a read when Firestore stalls (GET /v1/inferences/{id})', async () => {

@@ -156,8 +156,8 @@ async function driveKey(url: string, tenant: string, key: string): Promise<KeyOu
   return outcome;
 }
 
-/** The second answer to a key: must be the first one replayed. */
-async function replayMatches(url: string, tenant: string, o: KeyOutcome): Promise<boolean> {
+/** The second answer to a key: must be the first one replayed (else: how it differs). */
+async function replayMismatch(url: string, tenant: string, o: KeyOutcome): Promise<string | null> {
   const res = await fetch(`${url}/v1/inferences`, {
     method: 'POST',
     headers: {
@@ -168,9 +168,9 @@ async function replayMatches(url: string, tenant: string, o: KeyOutcome): Promis
     body: JSON.stringify({ task: 'medication-extraction', input: { text: NOTE } }),
   });
   const body = (await res.json()) as { id?: string };
-  return (
-    res.status === o.final && res.headers.get('idempotent-replayed') === 'true' && body.id === o.inferenceId
-  );
+  const replayed = res.headers.get('idempotent-replayed') === 'true';
+  if (res.status === o.final && replayed && body.id === o.inferenceId) return null;
+  return `${o.final} ${o.inferenceId} then ${res.status}${replayed ? ' replayed' : ''} ${body.id ?? ''} (statuses ${o.statuses.join(',')})`;
 }
 
 type Load = {
@@ -345,9 +345,11 @@ export async function runScenario(
       );
     }
     const answered = outcomes.filter((o) => o.final === 200 || o.final === 202);
-    const replays = await Promise.all(answered.map((o) => replayMatches(url, tenant, o)));
-    const mismatched = replays.filter((ok) => !ok).length;
-    if (mismatched > 0) failures.push(`${mismatched} keys replayed a different answer`);
+    const replays = await Promise.all(answered.map((o) => replayMismatch(url, tenant, o)));
+    const mismatched = replays.filter((m): m is string => m !== null);
+    if (mismatched.length > 0) {
+      failures.push(`${mismatched.length} keys replayed a different answer (${mismatched[0]})`);
+    }
 
     // Model calls.
     const counted = scenario.faultyOnly ? models.slice(1) : models;

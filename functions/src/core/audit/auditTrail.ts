@@ -1,4 +1,4 @@
-import { isGatewayError } from '../errors.js';
+import { DependencyUnavailableError, isGatewayError } from '../errors.js';
 import { type Backoff, backoffDelayMs } from '../retry.js';
 import type { AuditSink } from './auditSink.js';
 import { type AuditDraft, type ChainHead, type ChainKey, sealEvent, sealStandalone } from './chain.js';
@@ -19,8 +19,9 @@ import type { AuditEvent } from './events.js';
  * audit event is never lost to an ambiguous commit, and never contradicted by a false failure.
  *
  * When the head cannot be read back either (the store is stalled: the commit may still apply when it wakes),
- * the caller gets the error at once and the read-back is repeated in the background, with backoff, for a
- * few minutes: a commit that lands late still gets its event emitted.
+ * the caller gets `CommitOutcomeUnknownError` (503) at once and the read-back is repeated in the background,
+ * with backoff, for a few minutes: a commit that lands late gets its event emitted, and one that never does
+ * its failure (`ifNeverLanded`), so the chain never records both.
  */
 
 /** What one run of a change produced: the event it sealed (null: nothing to write) and its result. */
@@ -60,6 +61,7 @@ export class AuditTrail {
   async commit<T>(
     inferenceId: string,
     perform: (track: (sealed: Sealed<T>) => Sealed<T>) => Promise<Sealed<T>>,
+    options: { ifNeverLanded?: () => Promise<void> } = {},
   ): Promise<T> {
     const attempts = new Map<string, Sealed<T>>();
     const track = (sealed: Sealed<T>) => {
@@ -72,7 +74,8 @@ export class AuditTrail {
     } catch (error) {
       // Nothing was sealed, so nothing was written: the error is the answer.
       if (attempts.size === 0) throw error;
-      const landed = await this.resolveAmbiguous(inferenceId, attempts, error);
+      const landed = await this.resolveAmbiguous(inferenceId, attempts, error, options.ifNeverLanded);
+      if (landed === 'unknown') throw new CommitOutcomeUnknownError({ cause: error });
       if (!landed) throw error;
       committed = landed;
     }
@@ -111,7 +114,8 @@ export class AuditTrail {
     inferenceId: string,
     attempts: ReadonlyMap<string, Sealed<T>>,
     error: unknown,
-  ): Promise<Sealed<T> | null> {
+    ifNeverLanded: (() => Promise<void>) | undefined,
+  ): Promise<Sealed<T> | null | 'unknown'> {
     let head: ChainHead | null;
     try {
       head = await this.deps.heads.readHead(inferenceId);
@@ -120,8 +124,8 @@ export class AuditTrail {
         inferenceId,
         error: isGatewayError(error) ? error.kind : error instanceof Error ? error.name : typeof error,
       });
-      this.recheckLater(inferenceId, attempts);
-      return null;
+      this.recheckLater(inferenceId, attempts, ifNeverLanded);
+      return 'unknown';
     }
     return landedRun(head, attempts);
   }
@@ -131,7 +135,11 @@ export class AuditTrail {
    * committed. Stops at the first run found; a head that names none of ours is read again (a stalled store
    * may apply our write after answering a read), until the attempts run out.
    */
-  private recheckLater<T>(inferenceId: string, attempts: ReadonlyMap<string, Sealed<T>>): void {
+  private recheckLater<T>(
+    inferenceId: string,
+    attempts: ReadonlyMap<string, Sealed<T>>,
+    ifNeverLanded: (() => Promise<void>) | undefined,
+  ): void {
     const recheck = this.deps.recheck ?? DEFAULT_RECHECK;
     const run = async () => {
       for (let attempt = 1; attempt <= recheck.attempts; attempt++) {
@@ -144,10 +152,25 @@ export class AuditTrail {
           return;
         }
       }
+      // Long past any deadline of the write: it never landed, and the caller's failure stands.
+      await ifNeverLanded?.();
     };
-    void run();
+    void run().catch(() => undefined);
   }
 }
+
+/**
+ * A change whose commit may or may not have applied, and whose outcome could not be read back yet: the
+ * caller answers 503 and does not record a failure of its own; the trail reads the outcome back later and
+ * then emits either the committed event or, through `ifNeverLanded`, the failure.
+ */
+export class CommitOutcomeUnknownError extends DependencyUnavailableError {
+  constructor(options: { cause: unknown }) {
+    super('store (commit outcome unknown)', 2, options);
+  }
+}
+export const isCommitOutcomeUnknownError = (e: unknown): e is CommitOutcomeUnknownError =>
+  e instanceof CommitOutcomeUnknownError;
 
 /** The run whose event `head` names, if any. */
 function landedRun<T>(head: ChainHead | null, attempts: ReadonlyMap<string, Sealed<T>>): Sealed<T> | null {
