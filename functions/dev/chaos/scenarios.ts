@@ -70,6 +70,10 @@ export async function startChaosStack(log: (line: string) => void = () => undefi
       AUDIT_LOG_FILE: auditFile,
       AUDIT_TO_STDOUT: 'false',
       IDEMPOTENCY_LEASE_SECONDS: String(LEASE_SECONDS),
+      // The Pub/Sub emulator retries a failed push at once, ignoring the subscription's backoff: its 5
+      // attempts are spent in the second a crashed intake takes to come back, where Pub/Sub's (10 s doubling)
+      // last minutes. 100 attempts give the emulator about the time Pub/Sub's 5 take.
+      REVIEW_MAX_DELIVERY_ATTEMPTS: '100',
     },
     log,
     functionLogDir: path.join(runDir, 'logs'),
@@ -156,21 +160,28 @@ async function driveKey(url: string, tenant: string, key: string): Promise<KeyOu
   return outcome;
 }
 
-/** The second answer to a key: must be the first one replayed (else: how it differs). */
+/** The second answer to a key (sent as a client does, shed answers retried): the first one replayed. */
 async function replayMismatch(url: string, tenant: string, o: KeyOutcome): Promise<string | null> {
-  const res = await fetch(`${url}/v1/inferences`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer dev:${tenant}:clinician:chaos`,
-      'content-type': 'application/json',
-      'idempotency-key': o.key,
-    },
-    body: JSON.stringify({ task: 'medication-extraction', input: { text: NOTE } }),
-  });
-  const body = (await res.json()) as { id?: string };
-  const replayed = res.headers.get('idempotent-replayed') === 'true';
-  if (res.status === o.final && replayed && body.id === o.inferenceId) return null;
-  return `${o.final} ${o.inferenceId} then ${res.status}${replayed ? ' replayed' : ''} ${body.id ?? ''} (statuses ${o.statuses.join(',')})`;
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(`${url}/v1/inferences`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer dev:${tenant}:clinician:chaos`,
+        'content-type': 'application/json',
+        'idempotency-key': o.key,
+      },
+      body: JSON.stringify({ task: 'medication-extraction', input: { text: NOTE } }),
+    });
+    const body = (await res.json()) as { id?: string };
+    const retryAfter = Number(res.headers.get('retry-after'));
+    if (res.status === 503 && retryAfter > 0 && attempt < 20) {
+      await sleep(Math.min(retryAfter, RETRY_AFTER_CAP_S) * 1000);
+      continue;
+    }
+    const replayed = res.headers.get('idempotent-replayed') === 'true';
+    if (res.status === o.final && replayed && body.id === o.inferenceId) return null;
+    return `${o.final} ${o.inferenceId} then ${res.status}${replayed ? ' replayed' : ''} ${body.id ?? ''} (statuses ${o.statuses.join(',')})`;
+  }
 }
 
 type Load = {
@@ -252,7 +263,7 @@ const kill =
 const lowConfidence = { confidence: 0.45 };
 
 export const scenarios: readonly Scenario[] = [
-  { name: 'baseline', short: true, keys: 40, rate: 20, behaviour: lowConfidence },
+  { name: 'baseline', short: false, keys: 40, rate: 20, behaviour: lowConfidence },
   { name: 'firestore-stall-10s', short: true, keys: 120, rate: 10, inject: stall('Firestore emulator', 10) },
   { name: 'firestore-stall-70s', short: false, keys: 200, rate: 5, inject: stall('Firestore emulator', 70) },
   {
