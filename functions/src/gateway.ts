@@ -140,7 +140,7 @@ export function createGateway(
     if (Date.now() - lastHealth.at < 2_000) return lastHealth.ok;
     const ok = await withDeadline(
       firestore,
-      firestore.collection('health').doc('ping').get(),
+      () => firestore.collection('health').doc('ping').get(),
       config.firestore.deadlineMs,
       'health check',
     )

@@ -64,6 +64,15 @@ const COLD_CLIENT_DEADLINE_MS = 10_000;
 const answeredOnce = new WeakSet<Firestore>();
 
 /**
+ * Calls past their deadline that Firestore has not answered yet, per client. Past this many, new calls fail
+ * at once instead of joining them: during a long stall every retry would otherwise leave one more call in
+ * the SDK (which opens another channel per 100 of them), and an instance grew to 2.7 GB in a 70 s stall.
+ * Calls flow again as soon as the abandoned ones settle (Firestore answers, or the SDK gives up).
+ */
+const MAX_ABANDONED_CALLS = 100;
+const abandonedCalls = new WeakMap<Firestore, number>();
+
+/**
  * Bounds one call of `db` on the request path: after `deadlineMs` the caller gets a retryable
  * `DependencyUnavailableError` (503 + Retry-After) naming `store`, instead of waiting out the SDK's own 60 s.
  * The call itself is abandoned, not cancelled, so a write may still apply later: the ledger releases an
@@ -71,23 +80,52 @@ const answeredOnce = new WeakSet<Firestore>();
  */
 export function withDeadline<T>(
   db: Firestore,
-  work: Promise<T>,
+  call: () => Promise<T>,
   deadlineMs: number,
   store: string,
 ): Promise<T> {
-  const ms = answeredOnce.has(db) ? deadlineMs : Math.max(deadlineMs, COLD_CLIENT_DEADLINE_MS);
-  work.then(
-    () => answeredOnce.add(db),
-    () => undefined,
-  );
-  return withTimeout(
-    work,
-    ms,
-    () =>
+  // A stalled Firestore already holds enough of our calls: fail at once, without one more.
+  if ((abandonedCalls.get(db) ?? 0) >= MAX_ABANDONED_CALLS) {
+    return Promise.reject(
       new DependencyUnavailableError(store, STALLED_RETRY_AFTER_SECONDS, {
-        cause: new FirestoreDeadlineError(ms),
+        cause: new FirestoreStalledError(),
       }),
+    );
+  }
+  return boundCall(db, call(), deadlineMs, store);
+}
+
+/** The deadline alone, for a call already started (a read inside a transaction). */
+function boundCall<T>(db: Firestore, work: Promise<T>, deadlineMs: number, store: string): Promise<T> {
+  const ms = answeredOnce.has(db) ? deadlineMs : Math.max(deadlineMs, COLD_CLIENT_DEADLINE_MS);
+  let settled = false;
+  work.then(
+    () => {
+      settled = true;
+      answeredOnce.add(db);
+    },
+    () => {
+      settled = true;
+    },
   );
+  return withTimeout(work, ms, () => {
+    if (!settled) {
+      abandonedCalls.set(db, (abandonedCalls.get(db) ?? 0) + 1);
+      const release = () => abandonedCalls.set(db, Math.max(0, (abandonedCalls.get(db) ?? 1) - 1));
+      work.then(release, release);
+    }
+    return new DependencyUnavailableError(store, STALLED_RETRY_AFTER_SECONDS, {
+      cause: new FirestoreDeadlineError(ms),
+    });
+  });
+}
+
+/** The cause of a 503 without a call: earlier calls are still unanswered past their deadline. */
+export class FirestoreStalledError extends Error {
+  override readonly name = 'FirestoreStalledError';
+  constructor() {
+    super(`${MAX_ABANDONED_CALLS} Firestore calls are still unanswered past their deadline`);
+  }
 }
 
 /**
@@ -109,12 +147,16 @@ export function runBoundedTransaction<T>(
     stalled = reject;
   });
   const read = <R>(work: Promise<R>): Promise<R> =>
-    withDeadline(db, work, deadlineMs, store).catch((error: unknown) => {
+    boundCall(db, work, deadlineMs, store).catch((error: unknown) => {
       if (error instanceof DependencyUnavailableError) stalled(error);
       throw error;
     });
-  const run = db.runTransaction((tx) => attempt(tx, read));
-  return withDeadline(db, Promise.race([run, stall]), deadlineMs * TRANSACTION_DEADLINES, store);
+  return withDeadline(
+    db,
+    () => Promise.race([db.runTransaction((tx) => attempt(tx, read)), stall]),
+    deadlineMs * TRANSACTION_DEADLINES,
+    store,
+  );
 }
 
 /** The cause of a deadline's 503: Firestore did not answer in time (the outcome of a write is unknown). */

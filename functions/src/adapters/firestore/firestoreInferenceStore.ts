@@ -53,7 +53,7 @@ export class FirestoreInferenceStore implements InferenceStore {
       );
     }
     try {
-      await withDeadline(this.db, batch.commit(), this.deadlineMs, 'inference store');
+      await withDeadline(this.db, () => batch.commit(), this.deadlineMs, 'inference store');
     } catch (e) {
       // The record changed since the claim wrote it: taken over (or released and claimed anew).
       if (isPreconditionFailure(e)) throw new LeaseLostError();
@@ -63,19 +63,19 @@ export class FirestoreInferenceStore implements InferenceStore {
 
   async readHead(inferenceId: string): Promise<ChainHead | null> {
     const ref = this.db.collection(collections.inferences).doc(inferenceId);
-    const [snap] = await this.guard(this.db.getAll(ref, { fieldMask: ['auditHead'] }));
+    const [snap] = await this.guard(() => this.db.getAll(ref, { fieldMask: ['auditHead'] }));
     return snap?.exists ? ((snap.get('auditHead') as ChainHead | undefined) ?? null) : null;
   }
 
   async getInference(id: string): Promise<InferenceRecord | null> {
-    const snap = await this.guard(this.db.collection(collections.inferences).doc(id).get());
+    const snap = await this.guard(() => this.db.collection(collections.inferences).doc(id).get());
     return snap.exists ? fromDocument(snap.data()!) : null;
   }
 
   /** Firestore failures and stalls become one retryable error (503); the domain's own errors pass through. */
-  private async guard<T>(op: Promise<T>): Promise<T> {
+  private async guard<T>(call: () => Promise<T>): Promise<T> {
     try {
-      return await withDeadline(this.db, op, this.deadlineMs, 'inference store');
+      return await withDeadline(this.db, call, this.deadlineMs, 'inference store');
     } catch (e) {
       throw asStoreFailure(e);
     }

@@ -29,7 +29,7 @@ export class FirestoreLedgerStore implements LedgerStore {
 
   async create(id: string, record: LedgerRecord): Promise<{ version: Timestamp } | null> {
     try {
-      const written = await this.bounded(this.ref(id).create(record));
+      const written = await this.bounded(() => this.ref(id).create(record));
       return { version: written.writeTime };
     } catch (e) {
       // ABORTED: the create collided with a transaction on the same key. Either way we did not create it;
@@ -40,14 +40,14 @@ export class FirestoreLedgerStore implements LedgerStore {
   }
 
   async get(id: string): Promise<Versioned<LedgerRecord> | null> {
-    const snap = await this.bounded(this.ref(id).get());
+    const snap = await this.bounded(() => this.ref(id).get());
     if (!snap.exists) return null;
     return { value: revive<LedgerRecord>(snap.data()), version: snap.updateTime };
   }
 
   async replace(id: string, record: LedgerRecord, version: unknown): Promise<{ version: Timestamp } | null> {
     try {
-      const written = await this.bounded(
+      const written = await this.bounded(() =>
         this.ref(id).update(ledgerUpdate(record), { lastUpdateTime: version as Timestamp }),
       );
       return { version: written.writeTime };
@@ -70,8 +70,8 @@ export class FirestoreLedgerStore implements LedgerStore {
     });
   }
 
-  private bounded<T>(work: Promise<T>): Promise<T> {
-    return withDeadline(this.db, work, this.deadlineMs, 'idempotency ledger');
+  private bounded<T>(call: () => Promise<T>): Promise<T> {
+    return withDeadline(this.db, call, this.deadlineMs, 'idempotency ledger');
   }
 
   private ref(id: string) {

@@ -27,7 +27,7 @@ export class FirestoreOutboxStore implements OutboxStore {
   }
 
   async listUndelivered(createdBefore: Date, limit: number): Promise<OutboxEntry[]> {
-    const snap = await this.bounded(
+    const snap = await this.bounded(() =>
       this.db
         .collection(collections.reviewOutbox)
         .where('published', '==', false)
@@ -40,7 +40,7 @@ export class FirestoreOutboxStore implements OutboxStore {
   }
 
   async markDelivered(id: string, at: Date): Promise<void> {
-    await this.bounded(
+    await this.bounded(() =>
       this.db
         .collection(collections.reviewOutbox)
         .doc(id)
@@ -49,7 +49,7 @@ export class FirestoreOutboxStore implements OutboxStore {
   }
 
   async recordFailure(id: string, at: Date, reason: string): Promise<void> {
-    await this.bounded(
+    await this.bounded(() =>
       this.db
         .collection(collections.reviewOutbox)
         .doc(id)
@@ -57,8 +57,8 @@ export class FirestoreOutboxStore implements OutboxStore {
     );
   }
 
-  private bounded<T>(work: Promise<T>): Promise<T> {
-    return withDeadline(this.db, work, this.deadlineMs, 'review outbox');
+  private bounded<T>(call: () => Promise<T>): Promise<T> {
+    return withDeadline(this.db, call, this.deadlineMs, 'review outbox');
   }
 }
 

@@ -79,7 +79,7 @@ export class FirestoreReviewStore implements ReviewStore {
   }
 
   async getItem(reviewId: string): Promise<ReviewItem | null> {
-    const snap = await this.bounded(this.db.collection(collections.reviews).doc(reviewId).get());
+    const snap = await this.bounded(() => this.db.collection(collections.reviews).doc(reviewId).get());
     return snap.exists ? itemFromDocument(snap.data()!) : null;
   }
 
@@ -91,12 +91,12 @@ export class FirestoreReviewStore implements ReviewStore {
         : q.where('state', 'in', [...query.states]);
     q = q.orderBy('createdAt').orderBy(FieldPath.documentId());
     if (query.after) q = q.startAfter(query.after.createdAt, query.after.id);
-    const snap = await this.bounded(q.limit(query.limit).get());
+    const snap = await this.bounded(() => q.limit(query.limit).get());
     return snap.docs.map((doc) => itemFromDocument(doc.data()));
   }
 
-  private bounded<T>(work: Promise<T>): Promise<T> {
-    return withDeadline(this.db, work, this.deadlineMs, 'review store');
+  private bounded<T>(call: () => Promise<T>): Promise<T> {
+    return withDeadline(this.db, call, this.deadlineMs, 'review store');
   }
 }
 
