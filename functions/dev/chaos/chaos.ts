@@ -24,7 +24,9 @@ const { values: flags } = parseArgs({
 
 async function main(): Promise<void> {
   const wanted = flags.scenarios?.split(',');
-  const chosen = scenarios.filter((s) => (wanted ? wanted.includes(s.name) : !flags.short || s.short));
+  const chosen = wanted
+    ? wanted.flatMap((name) => scenarios.filter((s) => s.name === name))
+    : scenarios.filter((s) => !flags.short || s.short);
   const unknown = wanted?.filter((name) => !scenarios.some((s) => s.name === name)) ?? [];
   if (unknown.length > 0)
     throw new Error(
