@@ -19,6 +19,7 @@ import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Backoff, backoffDelayMs } from '../src/core/retry.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Ports
@@ -143,8 +144,8 @@ export interface ExitInfo {
 }
 
 export type GroupOutput =
-  /** stdout and stderr both go to this file (truncated first); the parent never reads them. */
-  | { logFile: string }
+  /** stdout and stderr both go to this file (truncated first, unless `append`); the parent never reads them. */
+  | { logFile: string; append?: boolean }
   /** Each line of stdout and stderr is handed to `onLine` (without its newline). */
   | { onLine: (line: string, stream: 'stdout' | 'stderr') => void };
 
@@ -190,7 +191,7 @@ export async function spawnGroup(
 
   let child: ChildProcess;
   if ('logFile' in output) {
-    const fd = openSync(output.logFile, 'w');
+    const fd = openSync(output.logFile, output.append ? 'a' : 'w');
     try {
       child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', fd, fd] });
     } finally {
@@ -368,4 +369,98 @@ function installExitCleanup(): void {
 
 export function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
   return error instanceof Error && 'code' in error;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Supervision
+
+export interface SuperviseOptions {
+  /** A short name used in messages. */
+  name: string;
+  /** Starts one instance and resolves once it is ready; a rejection counts as a crash. */
+  launch: () => Promise<GroupProcess>;
+  /** The wait before restart n (1, 2, …) of a crash streak. */
+  backoff: Backoff;
+  /** More than `limit` crashes within `windowMs` is a crash loop: the supervisor gives up. */
+  crashLoop: { limit: number; windowMs: number };
+  log?: (line: string) => void;
+}
+
+export interface Supervised {
+  /** The instance running now (after a restart, a new process with a new pid). */
+  readonly current: GroupProcess;
+  /** How many times an instance was replaced. */
+  readonly restarts: number;
+  /** Resolves with a description when the supervisor gives up (a crash loop); never otherwise. */
+  readonly gaveUp: Promise<string>;
+  /** Stops supervising and stops the running instance. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps one process running as Cloud Run keeps an instance: one that exits without being asked to is
+ * replaced, after a backoff that grows with each crash in a row; one that keeps crashing (a crash loop) is
+ * given up on, and `gaveUp` says why. `first` is the instance already running.
+ */
+export function superviseGroup(first: GroupProcess, options: SuperviseOptions): Supervised {
+  const { name, launch, backoff, crashLoop, log = () => undefined } = options;
+  let current = first;
+  let restarts = 0;
+  let stopped = false;
+  const crashes: number[] = [];
+  let giveUp: (reason: string) => void = () => undefined;
+  const gaveUp = new Promise<string>((resolve) => {
+    giveUp = resolve;
+  });
+  const wake = new AbortController();
+
+  const run = async () => {
+    for (;;) {
+      const exit = await current.exited;
+      if (stopped || exit.expected) return;
+      let outcome = `exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`;
+      for (;;) {
+        const now = Date.now();
+        crashes.push(now);
+        while (crashes.length > 0 && crashes[0]! < now - crashLoop.windowMs) crashes.shift();
+        if (crashes.length > crashLoop.limit) {
+          giveUp(
+            `${name} ${outcome}; crash loop: ${crashes.length} crashes within ${crashLoop.windowMs / 1000} s, not restarted`,
+          );
+          return;
+        }
+        const delay = backoffDelayMs(crashes.length, backoff);
+        log(`[stack] ${name} ${outcome}; restarting in ${delay} ms`);
+        await sleep(delay, undefined, { signal: wake.signal }).catch(() => undefined);
+        if (stopped) return;
+        try {
+          current = await launch();
+          if (stopped) return; // stop() stops this one too
+          restarts++;
+          log(`[stack] ${name} restarted (pid ${current.pid})`);
+          break;
+        } catch (error) {
+          outcome = `did not restart (${error instanceof Error ? error.message : String(error)})`;
+        }
+      }
+    }
+  };
+  const loop = run();
+
+  return {
+    get current() {
+      return current;
+    },
+    get restarts() {
+      return restarts;
+    },
+    gaveUp,
+    stop: async () => {
+      stopped = true;
+      wake.abort();
+      await current.stop();
+      await loop;
+      await current.stop(); // an instance a restart had under way
+    },
+  };
 }

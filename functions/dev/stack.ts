@@ -8,7 +8,9 @@
  *   extra parts                               see `extraParts` below
  *
  * It waits until every part answers, prints where each one is, and stops everything in reverse order on
- * Ctrl-C / SIGTERM (exit 0), or when any part dies unexpectedly (exit 1). Ports come from the environment
+ * Ctrl-C / SIGTERM (exit 0), or when any part dies unexpectedly (exit 1). A function that crashes is not
+ * such a death: it is restarted, as Cloud Run replaces an instance (`FUNCTION_RESTART`), unless it is in a
+ * crash loop. Ports come from the environment
  * (see `PORT_SETTINGS`): an explicitly set port must be free, a default port that is busy is replaced by a
  * free one, and `0` means any free port.
  *
@@ -27,7 +29,7 @@ import {
   startPubsubEmulator,
 } from './emulators.js';
 import { startModelServer } from './modelServer/modelServer.js';
-import { type GroupProcess, pickPort, spawnGroup, waitForHttp } from './processes.js';
+import { type GroupProcess, pickPort, spawnGroup, superviseGroup, waitForHttp } from './processes.js';
 import { reviewPipelineParts } from './reviewPipeline.js';
 
 /** The environment handed to the functions and to extra parts. */
@@ -147,8 +149,13 @@ export interface StackOptions {
 export interface StackPartInfo {
   name: string;
   address: string;
-  /** The process id of a function (its process group's leader), for benchmarks that read /proc. */
-  pid?: number;
+  /**
+   * The process id of a function (its process group's leader), for benchmarks that read /proc. A crashed
+   * function is replaced by a new process: read it again after a restart.
+   */
+  readonly pid?: number;
+  /** How many times a crashed function was replaced. */
+  readonly restarts?: number;
 }
 
 export interface RunningStack {
@@ -285,11 +292,21 @@ function emulatorLogDir(): string {
 function emulatorPart(emulator: RunningEmulator): Part {
   const title = emulator.name === 'firestore-emulator' ? 'Firestore emulator' : 'Pub/Sub emulator';
   return {
-    info: { name: title, address: emulator.host },
+    // The pid (of its process group) lets the chaos scenarios stall it with SIGSTOP.
+    info: { name: title, address: emulator.host, pid: emulator.pid },
     exited: unexpectedExit(title, emulator.exited, ` (see ${emulator.logFile})`),
     stop: () => emulator.stop(),
   };
 }
+
+/**
+ * How a crashed function is replaced, as Cloud Run replaces an instance: after 0.5 s, doubling with each
+ * crash in a row up to 10 s; more than 5 crashes within a minute is a crash loop, and the stack stops.
+ */
+export const FUNCTION_RESTART = {
+  backoff: { minMs: 500, maxMs: 10_000 },
+  crashLoop: { limit: 5, windowMs: 60_000 },
+} as const;
 
 async function startFunction(
   fn: (typeof FUNCTIONS)[number],
@@ -299,6 +316,40 @@ async function startFunction(
   signal: AbortSignal | undefined,
   logDir: string | undefined,
 ): Promise<Part> {
+  const address = `http://127.0.0.1:${port}`;
+  const launch = (restart: boolean) => launchFunction(fn, port, env, log, signal, logDir, restart);
+  const supervised = superviseGroup(await launch(false), {
+    name: fn.name,
+    launch: () => launch(true),
+    ...FUNCTION_RESTART,
+    log,
+  });
+  return {
+    info: {
+      name: fn.title,
+      address,
+      get pid() {
+        return supervised.current.pid;
+      },
+      get restarts() {
+        return supervised.restarts;
+      },
+    },
+    exited: supervised.gaveUp,
+    stop: () => supervised.stop(),
+  };
+}
+
+/** Starts one instance of a function and resolves once it is ready. */
+async function launchFunction(
+  fn: (typeof FUNCTIONS)[number],
+  port: number,
+  env: StackEnv,
+  log: (line: string) => void,
+  signal: AbortSignal | undefined,
+  logDir: string | undefined,
+  restart: boolean,
+): Promise<GroupProcess> {
   const prefix = `[${fn.name}]`;
   if (logDir) mkdirSync(logDir, { recursive: true });
   const group: GroupProcess = await spawnGroup(
@@ -309,8 +360,9 @@ async function startFunction(
       cwd: PROJECT_ROOT,
       // FUNCTION_TARGET as Cloud Functions sets it: the function builds its own parts at start.
       env: { ...env, FUNCTION_TARGET: fn.target } as NodeJS.ProcessEnv,
+      // A replacement appends to the log of the instance it replaces.
       output: logDir
-        ? { logFile: path.join(logDir, `${fn.name}.log`) }
+        ? { logFile: path.join(logDir, `${fn.name}.log`), append: restart }
         : { onLine: (line) => log(`${prefix} ${line}`) },
     },
   );
@@ -331,7 +383,7 @@ async function startFunction(
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`${fn.name} did not become healthy: ${reason}`, { cause: error });
   }
-  return { info: { name: fn.title, address, pid: group.pid }, exited, stop: () => group.stop() };
+  return group;
 }
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */

@@ -220,6 +220,7 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-", at most 64')
     .optional(),
+  FIRESTORE_DEADLINE_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
   MAX_CONCURRENT_REQUESTS: z.coerce.number().int().min(1).max(1_000).default(80),
   OVERLOAD_EVENT_LOOP_LAG_MS: z.coerce.number().int().min(10).max(10_000).default(500),
   AUDIT_TO_STDOUT: boolish.default(true),
@@ -283,6 +284,11 @@ export type Config = Readonly<{
   idempotency: { ttlMs: number; leaseMs: number };
   /** Identity-Aware Proxy in front of the reviewer console: the audience its signed header must carry. */
   iap: { audience: string } | null;
+  /**
+   * How long one Firestore call on the request path may take before the request is answered 503 with
+   * Retry-After (the SDK's own deadline is 60 s, far past any caller's patience).
+   */
+  firestore: { deadlineMs: number };
   maxBodyBytes: number;
   callbacks: CallbackConfig;
   routing: RoutingConfig;
@@ -459,6 +465,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : { mode: 'google' as const, audience: e.AUTH_AUDIENCE!, principals: e.AUTH_PRINCIPALS! },
     idempotency: { ttlMs: e.IDEMPOTENCY_TTL_HOURS * 3_600_000, leaseMs: e.IDEMPOTENCY_LEASE_SECONDS * 1000 },
     iap: e.IAP_AUDIENCE ? { audience: e.IAP_AUDIENCE } : null,
+    firestore: { deadlineMs: e.FIRESTORE_DEADLINE_MS },
     maxBodyBytes: e.MAX_BODY_BYTES,
     callbacks,
     routing,

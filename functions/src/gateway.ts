@@ -13,7 +13,7 @@ import {
   GoogleServiceCallerVerifier,
 } from './adapters/auth/serviceCallerAuthenticator.js';
 import { FirestoreBreakerStore } from './adapters/firestore/firestoreBreakerStore.js';
-import { createFirestore } from './adapters/firestore/firestoreClient.js';
+import { createFirestore, withDeadline } from './adapters/firestore/firestoreClient.js';
 import { FirestoreInferenceStore } from './adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from './adapters/firestore/firestoreLedgerStore.js';
 import { FirestoreOutboxStore } from './adapters/firestore/firestoreOutboxStore.js';
@@ -37,6 +37,7 @@ import { InferenceService } from './core/inference/inferenceService.js';
 import type { ProviderClient } from './core/providers/provider.js';
 import { CallbackDelivery, CallbackOrigins } from './core/review/callbacks.js';
 import { OutboxRelay } from './core/review/outbox.js';
+import { PublisherCircuit } from './core/review/publisherCircuit.js';
 import { ReviewIntake } from './core/review/reviewIntake.js';
 import { ReviewOverviewService } from './core/review/reviewOverview.js';
 import type { ReviewPublisher } from './core/review/reviewPublisher.js';
@@ -117,7 +118,7 @@ export function createGateway(
         ...(overrides.logWriter ? { write: overrides.logWriter } : {}),
       });
   const audit = overrides.audit ?? ownSink!;
-  const inferenceStore = new FirestoreInferenceStore(firestore);
+  const inferenceStore = new FirestoreInferenceStore(firestore, { deadlineMs: config.firestore.deadlineMs });
   const trail = new AuditTrail({
     sink: audit,
     key: config.audit.chainKey,
@@ -146,10 +147,12 @@ export function createGateway(
   let lastHealth = { at: 0, ok: false };
   const healthy = async () => {
     if (Date.now() - lastHealth.at < 2_000) return lastHealth.ok;
-    const ok = await firestore
-      .collection('health')
-      .doc('ping')
-      .get()
+    const ok = await withDeadline(
+      firestore,
+      () => firestore.collection('health').doc('ping').get(),
+      config.firestore.deadlineMs,
+      'health check',
+    )
       .then(() => true)
       .catch(() => false);
     lastHealth = { at: Date.now(), ok };
@@ -189,11 +192,14 @@ export function createGateway(
         });
     sharedBreakers?.start();
     const router = new ProviderRouter({ clients, breakers: overrides.breakers ?? sharedBreakers! });
-    const ledger = new IdempotencyLedger(new FirestoreLedgerStore(firestore), {
-      ttlMs: config.idempotency.ttlMs,
-      leaseMs: config.idempotency.leaseMs,
-      ...clockOption,
-    });
+    const ledger = new IdempotencyLedger(
+      new FirestoreLedgerStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
+      {
+        ttlMs: config.idempotency.ttlMs,
+        leaseMs: config.idempotency.leaseMs,
+        ...clockOption,
+      },
+    );
     const inferences = new InferenceService({
       ledger,
       store: inferenceStore,
@@ -258,6 +264,11 @@ function createAuthenticator(config: Config): Authenticator {
 /** Outbox sweeps: entries per batch, batches per call (Cloud Scheduler calls every minute). */
 const SWEEP_BATCH = { batchSize: 200, maxBatches: 5 };
 const CLOUD_TASKS_DISPATCH_DEADLINE_SECONDS = 30;
+/**
+ * One failed publish opens the review publisher's circuit (the outbox holds the entry); a probe goes out
+ * after a second, and the relay's recovery sweep runs as often, so skipped entries follow within seconds.
+ */
+const PUBLISHER_CIRCUIT = { failureThreshold: 1, probeAfterMs: 1_000 } as const;
 /** One callback attempt, well inside the task's dispatch deadline. */
 const WEBHOOK_TIMEOUT_MS = 10_000;
 
@@ -280,17 +291,24 @@ function createReviewParts(
   const clock = overrides.clock ? { clock: overrides.clock } : {};
   const warn = (message: string, fields?: Record<string, unknown>) => logger.warn(message, fields);
   const pubsub = overrides.reviewPublisher ? null : new PubSub({ projectId: config.project });
-  const publisher =
+  // While Pub/Sub fails, answers skip the publish at once and the outbox delivers later (publisherCircuit.ts).
+  const publisher = new PublisherCircuit(
     overrides.reviewPublisher ??
-    new PubSubReviewPublisher(
-      pubsub!,
-      {
-        requests: config.review.topics.requests,
-        escalations: config.review.topics.escalations,
-        events: config.review.topics.events,
-      },
-      { timeoutMs: config.review.publishTimeoutMs },
-    );
+      new PubSubReviewPublisher(
+        pubsub!,
+        {
+          requests: config.review.topics.requests,
+          escalations: config.review.topics.escalations,
+          events: config.review.topics.events,
+        },
+        { timeoutMs: config.review.publishTimeoutMs },
+      ),
+    {
+      ...PUBLISHER_CIRCUIT,
+      timeoutMs: config.review.publishTimeoutMs,
+      ...(overrides.clock ? { clock: () => overrides.clock!().getTime() } : {}),
+    },
+  );
   const tasksClient =
     overrides.taskScheduler || config.tasks.mode === 'local' ? null : new CloudTasksClient();
   const scheduler =
@@ -305,7 +323,7 @@ function createReviewParts(
         })
       : new LocalTaskScheduler(firestore, clock));
   const outbox = new OutboxRelay({
-    store: new FirestoreOutboxStore(firestore),
+    store: new FirestoreOutboxStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
     publisher,
     scheduler,
     callbackJob: {
@@ -313,10 +331,11 @@ function createReviewParts(
       oidc: { serviceAccountEmail: config.tasks.serviceAccount, audience: config.tasks.jobsAudience },
     },
     deliveryTimeoutMs: config.review.publishTimeoutMs,
+    recovery: { circuit: publisher, everyMs: PUBLISHER_CIRCUIT.probeAfterMs },
     warn,
     ...clock,
   });
-  const store = new FirestoreReviewStore(firestore);
+  const store = new FirestoreReviewStore(firestore, { deadlineMs: config.firestore.deadlineMs });
   const reviews = new ReviewService({
     store,
     outbox,
@@ -405,6 +424,7 @@ function createReviewParts(
     }),
     reviewIntake: createReviewIntakeHandler({ intake, logger }),
     close: async () => {
+      outbox.close();
       await pubsub?.close();
       await tasksClient?.close();
     },

@@ -4,16 +4,30 @@ import { DependencyUnavailableError, isGatewayError, LeaseLostError } from '../.
 import type { Claim, LedgerRecord } from '../../core/idempotency/ledger.js';
 import type { InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
 import type { OutboxEntry } from '../../core/review/outbox.js';
-import { collections, revive } from './firestoreClient.js';
+import {
+  collections,
+  DEFAULT_FIRESTORE_DEADLINE_MS,
+  type DeadlineOptions,
+  revive,
+  withDeadline,
+} from './firestoreClient.js';
 import { isPreconditionFailure, ledgerUpdate } from './firestoreLedgerStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
 
 /**
  * Inferences in Firestore. Model outputs are stored as JSON text: their shape is the model's, and Firestore
- * cannot hold every JSON value (nested arrays), so we never let an output fail a write.
+ * cannot hold every JSON value (nested arrays), so we never let an output fail a write. Every call has a
+ * deadline of its own: a completion that lands after it is resolved by the audited commit's read-back.
  */
 export class FirestoreInferenceStore implements InferenceStore {
-  constructor(private readonly db: Firestore) {}
+  private readonly deadlineMs: number;
+
+  constructor(
+    private readonly db: Firestore,
+    options: DeadlineOptions = {},
+  ) {
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_FIRESTORE_DEADLINE_MS;
+  }
 
   async commitCompletion(input: {
     claim: Claim;
@@ -39,7 +53,7 @@ export class FirestoreInferenceStore implements InferenceStore {
       );
     }
     try {
-      await batch.commit();
+      await withDeadline(this.db, () => batch.commit(), this.deadlineMs, 'inference store');
     } catch (e) {
       // The record changed since the claim wrote it: taken over (or released and claimed anew).
       if (isPreconditionFailure(e)) throw new LeaseLostError();
@@ -49,22 +63,22 @@ export class FirestoreInferenceStore implements InferenceStore {
 
   async readHead(inferenceId: string): Promise<ChainHead | null> {
     const ref = this.db.collection(collections.inferences).doc(inferenceId);
-    const [snap] = await guardStore(this.db.getAll(ref, { fieldMask: ['auditHead'] }));
+    const [snap] = await this.guard(() => this.db.getAll(ref, { fieldMask: ['auditHead'] }));
     return snap?.exists ? ((snap.get('auditHead') as ChainHead | undefined) ?? null) : null;
   }
 
   async getInference(id: string): Promise<InferenceRecord | null> {
-    const snap = await guardStore(this.db.collection(collections.inferences).doc(id).get());
+    const snap = await this.guard(() => this.db.collection(collections.inferences).doc(id).get());
     return snap.exists ? fromDocument(snap.data()!) : null;
   }
-}
 
-/** Firestore failures become one retryable error (503); the domain's own errors pass through. */
-async function guardStore<T>(op: Promise<T>): Promise<T> {
-  try {
-    return await op;
-  } catch (e) {
-    throw asStoreFailure(e);
+  /** Firestore failures and stalls become one retryable error (503); the domain's own errors pass through. */
+  private async guard<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(this.db, call, this.deadlineMs, 'inference store');
+    } catch (e) {
+      throw asStoreFailure(e);
+    }
   }
 }
 

@@ -1,17 +1,35 @@
 import { FieldValue, type Firestore, type Timestamp } from '@google-cloud/firestore';
 import type { LedgerRecord, LedgerStore, Versioned } from '../../core/idempotency/ledger.js';
-import { collections, grpcCode, hasCode, revive } from './firestoreClient.js';
+import {
+  collections,
+  DEFAULT_FIRESTORE_DEADLINE_MS,
+  type DeadlineOptions,
+  grpcCode,
+  hasCode,
+  revive,
+  runBoundedTransaction,
+  withDeadline,
+} from './firestoreClient.js';
 
 /**
  * The ledger's atomic primitives on Firestore: a conditional create, a replace guarded by the document's
- * update time (compare-and-swap without a transaction), and an owner-checked delete.
+ * update time (compare-and-swap without a transaction), and an owner-checked delete. Every call has a
+ * deadline of its own (a stalled Firestore is a 503 in seconds); a create or replace that lands after it is
+ * an orphaned claim, which the next retry takes over once its lease has run out.
  */
 export class FirestoreLedgerStore implements LedgerStore {
-  constructor(private readonly db: Firestore) {}
+  private readonly deadlineMs: number;
+
+  constructor(
+    private readonly db: Firestore,
+    options: DeadlineOptions = {},
+  ) {
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_FIRESTORE_DEADLINE_MS;
+  }
 
   async create(id: string, record: LedgerRecord): Promise<{ version: Timestamp } | null> {
     try {
-      const written = await this.ref(id).create(record);
+      const written = await this.bounded(() => this.ref(id).create(record));
       return { version: written.writeTime };
     } catch (e) {
       // ABORTED: the create collided with a transaction on the same key. Either way we did not create it;
@@ -22,16 +40,16 @@ export class FirestoreLedgerStore implements LedgerStore {
   }
 
   async get(id: string): Promise<Versioned<LedgerRecord> | null> {
-    const snap = await this.ref(id).get();
+    const snap = await this.bounded(() => this.ref(id).get());
     if (!snap.exists) return null;
     return { value: revive<LedgerRecord>(snap.data()), version: snap.updateTime };
   }
 
   async replace(id: string, record: LedgerRecord, version: unknown): Promise<{ version: Timestamp } | null> {
     try {
-      const written = await this.ref(id).update(ledgerUpdate(record), {
-        lastUpdateTime: version as Timestamp,
-      });
+      const written = await this.bounded(() =>
+        this.ref(id).update(ledgerUpdate(record), { lastUpdateTime: version as Timestamp }),
+      );
       return { version: written.writeTime };
     } catch (e) {
       if (isPreconditionFailure(e) || hasCode(e, grpcCode.ABORTED)) return null;
@@ -41,8 +59,8 @@ export class FirestoreLedgerStore implements LedgerStore {
 
   async deleteIfOwner(id: string, ownerToken: string): Promise<boolean> {
     const ref = this.ref(id);
-    return this.db.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
+    return runBoundedTransaction(this.db, this.deadlineMs, 'idempotency ledger', async (tx, read) => {
+      const snap = await read(tx.get(ref));
       // Only an unfinished claim is released: if a completion did commit (and only its answer was lost),
       // the stored response must survive so that the retry replays it instead of calling a model again.
       if (!snap.exists || snap.get('ownerToken') !== ownerToken || snap.get('state') !== 'in_progress')
@@ -50,6 +68,10 @@ export class FirestoreLedgerStore implements LedgerStore {
       tx.delete(ref);
       return true;
     });
+  }
+
+  private bounded<T>(call: () => Promise<T>): Promise<T> {
+    return withDeadline(this.db, call, this.deadlineMs, 'idempotency ledger');
   }
 
   private ref(id: string) {

@@ -1,6 +1,12 @@
 import { type DocumentData, FieldValue, type Firestore } from '@google-cloud/firestore';
 import type { OutboxEntry, OutboxStore } from '../../core/review/outbox.js';
-import { collections, revive } from './firestoreClient.js';
+import {
+  collections,
+  DEFAULT_FIRESTORE_DEADLINE_MS,
+  type DeadlineOptions,
+  revive,
+  withDeadline,
+} from './firestoreClient.js';
 
 /**
  * `reviewOutbox/{id}`. Undelivered entries have `published: false` (the sweeper's query, index
@@ -11,16 +17,25 @@ import { collections, revive } from './firestoreClient.js';
 const KEEP_DELIVERED_MS = 7 * 24 * 3_600_000;
 
 export class FirestoreOutboxStore implements OutboxStore {
-  constructor(private readonly db: Firestore) {}
+  private readonly deadlineMs: number;
+
+  constructor(
+    private readonly db: Firestore,
+    options: DeadlineOptions = {},
+  ) {
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_FIRESTORE_DEADLINE_MS;
+  }
 
   async listUndelivered(createdBefore: Date, limit: number): Promise<OutboxEntry[]> {
-    const snap = await this.db
-      .collection(collections.reviewOutbox)
-      .where('published', '==', false)
-      .where('createdAt', '<=', createdBefore)
-      .orderBy('createdAt')
-      .limit(limit)
-      .get();
+    const snap = await this.bounded(() =>
+      this.db
+        .collection(collections.reviewOutbox)
+        .where('published', '==', false)
+        .where('createdAt', '<=', createdBefore)
+        .orderBy('createdAt')
+        .limit(limit)
+        .get(),
+    );
     return snap.docs.map((doc) => outboxEntryFromDocument(doc.id, doc.data()));
   }
 
@@ -36,17 +51,25 @@ export class FirestoreOutboxStore implements OutboxStore {
   }
 
   async markDelivered(id: string, at: Date): Promise<void> {
-    await this.db
-      .collection(collections.reviewOutbox)
-      .doc(id)
-      .update({ published: true, publishedAt: at, expiresAt: new Date(at.getTime() + KEEP_DELIVERED_MS) });
+    await this.bounded(() =>
+      this.db
+        .collection(collections.reviewOutbox)
+        .doc(id)
+        .update({ published: true, publishedAt: at, expiresAt: new Date(at.getTime() + KEEP_DELIVERED_MS) }),
+    );
   }
 
   async recordFailure(id: string, at: Date, reason: string): Promise<void> {
-    await this.db
-      .collection(collections.reviewOutbox)
-      .doc(id)
-      .update({ attempts: FieldValue.increment(1), lastFailureAt: at, lastFailure: reason });
+    await this.bounded(() =>
+      this.db
+        .collection(collections.reviewOutbox)
+        .doc(id)
+        .update({ attempts: FieldValue.increment(1), lastFailureAt: at, lastFailure: reason }),
+    );
+  }
+
+  private bounded<T>(call: () => Promise<T>): Promise<T> {
+    return withDeadline(this.db, call, this.deadlineMs, 'review outbox');
   }
 }
 

@@ -6,7 +6,14 @@ import type {
   ReviewSnapshot,
   ReviewStore,
 } from '../../core/review/reviewStore.js';
-import { collections, revive } from './firestoreClient.js';
+import {
+  collections,
+  DEFAULT_FIRESTORE_DEADLINE_MS,
+  type DeadlineOptions,
+  revive,
+  runBoundedTransaction,
+  withDeadline,
+} from './firestoreClient.js';
 import {
   fromDocument as inferenceFromDocument,
   toDocument as inferenceToDocument,
@@ -16,10 +23,18 @@ import { outboxDocument } from './firestoreOutboxStore.js';
 /**
  * `reviews/{reviewId}` in Firestore. The queue query (tenant, state, oldest first) uses the composite index
  * `tenant, state, createdAt`. Outputs are stored as JSON text, as with inferences: their shape is the
- * model's or the reviewer's, and Firestore cannot hold every JSON value.
+ * model's or the reviewer's, and Firestore cannot hold every JSON value. Every call has a deadline of its
+ * own; a transaction that commits after it is resolved by the audited commit's read-back.
  */
 export class FirestoreReviewStore implements ReviewStore {
-  constructor(private readonly db: Firestore) {}
+  private readonly deadlineMs: number;
+
+  constructor(
+    private readonly db: Firestore,
+    options: DeadlineOptions = {},
+  ) {
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_FIRESTORE_DEADLINE_MS;
+  }
 
   transact<T>(
     ids: { inferenceId: string; reviewId: string },
@@ -27,8 +42,8 @@ export class FirestoreReviewStore implements ReviewStore {
   ): Promise<T> {
     const itemRef = this.db.collection(collections.reviews).doc(ids.reviewId);
     const inferenceRef = this.db.collection(collections.inferences).doc(ids.inferenceId);
-    return this.db.runTransaction(async (tx) => {
-      const [inferenceSnap, itemSnap] = await tx.getAll(inferenceRef, itemRef);
+    return runBoundedTransaction(this.db, this.deadlineMs, 'review store', async (tx, read) => {
+      const [inferenceSnap, itemSnap] = await read(tx.getAll(inferenceRef, itemRef));
       const current: ReviewSnapshot = {
         inference: inferenceSnap?.exists ? inferenceFromDocument(inferenceSnap.data()!) : null,
         item: itemSnap?.exists ? itemFromDocument(itemSnap.data()!) : null,
@@ -40,7 +55,7 @@ export class FirestoreReviewStore implements ReviewStore {
       const ledgerRef = replay
         ? this.db.collection(collections.idempotencyKeys).doc(replay.ledgerRecordId)
         : null;
-      const ledgerSnap = ledgerRef ? await tx.get(ledgerRef) : null;
+      const ledgerSnap = ledgerRef ? await read(tx.get(ledgerRef)) : null;
       if (
         replay &&
         ledgerRef &&
@@ -64,7 +79,7 @@ export class FirestoreReviewStore implements ReviewStore {
   }
 
   async getItem(reviewId: string): Promise<ReviewItem | null> {
-    const snap = await this.db.collection(collections.reviews).doc(reviewId).get();
+    const snap = await this.bounded(() => this.db.collection(collections.reviews).doc(reviewId).get());
     return snap.exists ? itemFromDocument(snap.data()!) : null;
   }
 
@@ -76,8 +91,12 @@ export class FirestoreReviewStore implements ReviewStore {
         : q.where('state', 'in', [...query.states]);
     q = q.orderBy('createdAt').orderBy(FieldPath.documentId());
     if (query.after) q = q.startAfter(query.after.createdAt, query.after.id);
-    const snap = await q.limit(query.limit).get();
+    const snap = await this.bounded(() => q.limit(query.limit).get());
     return snap.docs.map((doc) => itemFromDocument(doc.data()));
+  }
+
+  private bounded<T>(call: () => Promise<T>): Promise<T> {
+    return withDeadline(this.db, call, this.deadlineMs, 'review store');
   }
 }
 

@@ -1,4 +1,5 @@
-import { isGatewayError } from '../errors.js';
+import { DependencyUnavailableError, isGatewayError } from '../errors.js';
+import { type Backoff, backoffDelayMs } from '../retry.js';
 import type { AuditSink } from './auditSink.js';
 import { type AuditDraft, type ChainHead, type ChainKey, sealEvent, sealStandalone } from './chain.js';
 import type { AuditEvent } from './events.js';
@@ -16,6 +17,11 @@ import type { AuditEvent } from './events.js';
  * a changed precondition). Then the head is read back: if it names our event, the change is committed and
  * our event is emitted as if nothing had happened; otherwise it did not happen and the error stands. So an
  * audit event is never lost to an ambiguous commit, and never contradicted by a false failure.
+ *
+ * When the head cannot be read back either (the store is stalled: the commit may still apply when it wakes),
+ * the caller gets `CommitOutcomeUnknownError` (503) at once and the read-back is repeated in the background,
+ * with backoff, for a few minutes: a commit that lands late gets its event emitted, and one that never does
+ * its failure (`ifNeverLanded`), so the chain never records both.
  */
 
 /** What one run of a change produced: the event it sealed (null: nothing to write) and its result. */
@@ -32,7 +38,11 @@ export type AuditTrailDeps = {
   heads: ChainHeads;
   /** Operational log: ids and kinds only, never content. */
   warn: (message: string, fields?: Record<string, unknown>) => void;
+  /** When an unresolved commit is read back again (default: 1 s doubling to 30 s, 8 times). */
+  recheck?: Backoff & { attempts: number };
 };
+
+const DEFAULT_RECHECK = { minMs: 1_000, maxMs: 30_000, attempts: 8 } as const;
 
 export class AuditTrail {
   constructor(private readonly deps: AuditTrailDeps) {}
@@ -51,6 +61,7 @@ export class AuditTrail {
   async commit<T>(
     inferenceId: string,
     perform: (track: (sealed: Sealed<T>) => Sealed<T>) => Promise<Sealed<T>>,
+    options: { ifNeverLanded?: () => Promise<void> } = {},
   ): Promise<T> {
     const attempts = new Map<string, Sealed<T>>();
     const track = (sealed: Sealed<T>) => {
@@ -63,7 +74,8 @@ export class AuditTrail {
     } catch (error) {
       // Nothing was sealed, so nothing was written: the error is the answer.
       if (attempts.size === 0) throw error;
-      const landed = await this.resolveAmbiguous(inferenceId, attempts, error);
+      const landed = await this.resolveAmbiguous(inferenceId, attempts, error, options.ifNeverLanded);
+      if (landed === 'unknown') throw new CommitOutcomeUnknownError({ cause: error });
       if (!landed) throw error;
       committed = landed;
     }
@@ -102,7 +114,8 @@ export class AuditTrail {
     inferenceId: string,
     attempts: ReadonlyMap<string, Sealed<T>>,
     error: unknown,
-  ): Promise<Sealed<T> | null> {
+    ifNeverLanded: (() => Promise<void>) | undefined,
+  ): Promise<Sealed<T> | null | 'unknown'> {
     let head: ChainHead | null;
     try {
       head = await this.deps.heads.readHead(inferenceId);
@@ -111,9 +124,56 @@ export class AuditTrail {
         inferenceId,
         error: isGatewayError(error) ? error.kind : error instanceof Error ? error.name : typeof error,
       });
-      return null;
+      this.recheckLater(inferenceId, attempts, ifNeverLanded);
+      return 'unknown';
     }
-    const mine = head ? attempts.get(head.hash) : undefined;
-    return mine && mine.event?.eventId === head?.eventId ? mine : null;
+    return landedRun(head, attempts);
   }
+
+  /**
+   * Reads the head back again later, in the background, and emits the event of a run that turns out to have
+   * committed. Stops at the first run found; a head that names none of ours is read again (a stalled store
+   * may apply our write after answering a read), until the attempts run out.
+   */
+  private recheckLater<T>(
+    inferenceId: string,
+    attempts: ReadonlyMap<string, Sealed<T>>,
+    ifNeverLanded: (() => Promise<void>) | undefined,
+  ): void {
+    const recheck = this.deps.recheck ?? DEFAULT_RECHECK;
+    const run = async () => {
+      for (let attempt = 1; attempt <= recheck.attempts; attempt++) {
+        await new Promise<void>((resolve) => setTimeout(resolve, backoffDelayMs(attempt, recheck)).unref());
+        const head = await this.deps.heads.readHead(inferenceId).catch(() => undefined);
+        if (head === undefined) continue;
+        const landed = landedRun(head, attempts);
+        if (landed?.event) {
+          await this.emit(landed.event);
+          return;
+        }
+      }
+      // Long past any deadline of the write: it never landed, and the caller's failure stands.
+      await ifNeverLanded?.();
+    };
+    void run().catch(() => undefined);
+  }
+}
+
+/**
+ * A change whose commit may or may not have applied, and whose outcome could not be read back yet: the
+ * caller answers 503 and does not record a failure of its own; the trail reads the outcome back later and
+ * then emits either the committed event or, through `ifNeverLanded`, the failure.
+ */
+export class CommitOutcomeUnknownError extends DependencyUnavailableError {
+  constructor(options: { cause: unknown }) {
+    super('store (commit outcome unknown)', 2, options);
+  }
+}
+export const isCommitOutcomeUnknownError = (e: unknown): e is CommitOutcomeUnknownError =>
+  e instanceof CommitOutcomeUnknownError;
+
+/** The run whose event `head` names, if any. */
+function landedRun<T>(head: ChainHead | null, attempts: ReadonlyMap<string, Sealed<T>>): Sealed<T> | null {
+  const mine = head ? attempts.get(head.hash) : undefined;
+  return mine && mine.event?.eventId === head?.eventId ? mine : null;
 }

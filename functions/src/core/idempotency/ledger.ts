@@ -5,6 +5,7 @@ import {
   isGatewayError,
   RequestInProgressError,
 } from '../errors.js';
+import { type Backoff, backoffDelayMs } from '../retry.js';
 
 /**
  * The idempotency ledger: one record per (tenant, key). The rules live here; a storage adapter supplies a
@@ -78,7 +79,15 @@ export type ClaimOutcome =
   | { kind: 'claimed'; claim: Claim; tookOver: boolean }
   | { kind: 'replay'; response: StoredResponse; inferenceId: string };
 
-export type LedgerSettings = { ttlMs: number; leaseMs: number; clock?: () => Date };
+export type LedgerSettings = {
+  ttlMs: number;
+  leaseMs: number;
+  clock?: () => Date;
+  /** When a claim write whose outcome is unknown is released (default: 1 s doubling to 30 s, 8 times). */
+  orphanRelease?: Backoff & { attempts: number };
+};
+
+const DEFAULT_ORPHAN_RELEASE = { minMs: 1_000, maxMs: 30_000, attempts: 8 } as const;
 
 const MAX_CLAIM_ATTEMPTS = 5;
 
@@ -109,13 +118,16 @@ export class IdempotencyLedger {
       for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
         const fresh = this.freshClaim(recordId, tenant, fingerprint);
         // Most keys are new: try the conditional create first, and read only when the key is taken.
-        const created = await this.store.create(recordId, toRecord(fresh));
+        const created = await this.orphanOnFailure(fresh, this.store.create(recordId, toRecord(fresh)));
         if (created) return { kind: 'claimed', claim: { ...fresh, ...created }, tookOver: false };
         const existing = await this.store.get(recordId);
         if (!existing) continue; // released or deleted between our create and our read: try again
         const decision = this.decide(existing.value, fingerprint);
         if (decision.kind !== 'take') return decision.outcome();
-        const replaced = await this.store.replace(recordId, toRecord(fresh), existing.version);
+        const replaced = await this.orphanOnFailure(
+          fresh,
+          this.store.replace(recordId, toRecord(fresh), existing.version),
+        );
         if (replaced)
           return { kind: 'claimed', claim: { ...fresh, ...replaced }, tookOver: decision.tookOver };
       }
@@ -191,6 +203,33 @@ export class IdempotencyLedger {
       leaseExpiresAt: new Date(now.getTime() + this.settings.leaseMs),
       expiresAt: new Date(now.getTime() + this.settings.ttlMs),
     };
+  }
+
+  /**
+   * A claim write that failed may still have applied (a deadline passed, the store answered late): nobody
+   * holds that claim, but it would block the key until its lease runs out. It is released in the
+   * background, owner-checked, once the store answers (a completed record is never touched).
+   */
+  private async orphanOnFailure<T>(claim: Omit<Claim, 'version'>, write: Promise<T>): Promise<T> {
+    try {
+      return await write;
+    } catch (e) {
+      void this.releaseOrphan(claim.recordId, claim.ownerToken);
+      throw e;
+    }
+  }
+
+  private async releaseOrphan(recordId: string, ownerToken: string): Promise<void> {
+    const backoff = this.settings.orphanRelease ?? DEFAULT_ORPHAN_RELEASE;
+    for (let attempt = 1; attempt <= backoff.attempts; attempt++) {
+      await new Promise<void>((resolve) => setTimeout(resolve, backoffDelayMs(attempt, backoff)).unref());
+      try {
+        await this.store.deleteIfOwner(recordId, ownerToken);
+        return;
+      } catch {
+        // still unavailable: try again later
+      }
+    }
   }
 
   /** Storage failures become one retryable error; the ledger's own errors pass through. */

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { RoutingConfig } from '../../config.js';
-import type { AuditTrail } from '../audit/auditTrail.js';
+import { type AuditTrail, isCommitOutcomeUnknownError } from '../audit/auditTrail.js';
 import { type AuditDraft, headOf, hmacHex } from '../audit/chain.js';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../audit/events.js';
 import type { Principal } from '../auth/principal.js';
@@ -179,15 +179,30 @@ export class InferenceService {
     record.auditHead = headOf(event);
     const reviewRequest = needsReview ? outboxEntry.reviewRequest(record, now) : null;
     const ledgerRecord = this.deps.ledger.completedRecord(claim, { status, body });
+    let unknownOutcome: unknown = null;
 
     try {
       // One atomic write, no read: the claim's own write time proves it is still ours (see ledger.ts).
-      await this.deps.trail.commit(record.id, async (track) => {
-        const sealed = track({ event, result: undefined });
-        await this.deps.store.commitCompletion({ claim, ledgerRecord, inference: record, reviewRequest });
-        return sealed;
-      });
+      await this.deps.trail.commit(
+        record.id,
+        async (track) => {
+          const sealed = track({ event, result: undefined });
+          await this.deps.store.commitCompletion({ claim, ledgerRecord, inference: record, reviewRequest });
+          return sealed;
+        },
+        {
+          ifNeverLanded: () =>
+            this.fail(claim, principal, ctx, request, promptHash, unknownOutcome, started, routed.attempts),
+        },
+      );
     } catch (e) {
+      if (isCommitOutcomeUnknownError(e)) {
+        // The completion may still land: its event or its failure is recorded once the trail knows which.
+        // The claim is released only while it is unfinished (owner-checked), so a landed answer survives.
+        unknownOutcome = e;
+        await this.deps.ledger.release(claim).catch(() => undefined);
+        throw e;
+      }
       // The note reached a provider either way: the failure is audited with the calls made. A lost lease
       // means a newer holder owns the key; its answer is the one that counts, and ours is dropped unseen.
       await this.fail(claim, principal, ctx, request, promptHash, e, started, routed.attempts);

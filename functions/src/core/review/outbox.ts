@@ -93,14 +93,28 @@ export type OutboxRelayDeps = {
   callbackJob: Pick<TaskRequest, 'url' | 'oidc'>;
   /** How long one delivery may take before it is left to the sweeper. */
   deliveryTimeoutMs: number;
+  /**
+   * The publisher's circuit (publisherCircuit.ts), if it has one. While it is open the relay sweeps on its
+   * own every `everyMs`, probing with the oldest entry, so that what was skipped during an outage is
+   * delivered within seconds of recovery rather than at the next scheduled sweep.
+   */
+  recovery?: {
+    circuit: { readonly state: string; readonly admitsPublish: boolean; allowProbe(): void };
+    everyMs: number;
+  };
   clock?: () => Date;
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
 
 export type SweepResult = { delivered: number; failed: number };
+export type SweepOptions = { minAgeMs: number; batchSize: number; maxBatches: number };
 
 export class OutboxRelay {
   private readonly now: () => Date;
+  private recoveryTimer: NodeJS.Timeout | undefined;
+  private recovering = false;
+  /** Sweeps run one at a time: a sweep's probe must not meet another sweep's probe in flight. */
+  private sweeping: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: OutboxRelayDeps) {
     this.now = deps.clock ?? (() => new Date());
@@ -125,6 +139,7 @@ export class OutboxRelay {
         reason,
       });
       await this.deps.store.recordFailure(entry.id, this.now(), reason).catch(() => undefined);
+      if (entry.kind !== 'callback' && this.deps.recovery?.circuit.state === 'open') this.startRecovery();
       return false;
     }
     try {
@@ -140,9 +155,26 @@ export class OutboxRelay {
   }
 
   /** Delivers entries at least `minAgeMs` old (younger ones are still being delivered by their writer). */
-  async sweep(options: { minAgeMs: number; batchSize: number; maxBatches: number }): Promise<SweepResult> {
+  sweep(options: SweepOptions): Promise<SweepResult> {
+    const run = this.sweeping.then(() => this.sweepOnce(options));
+    this.sweeping = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sweepOnce(options: SweepOptions): Promise<SweepResult> {
     const result: SweepResult = { delivered: 0, failed: 0 };
     const failedIds = new Set<string>();
+    // With the publisher's circuit open, the oldest entry goes first, alone, as its probe (a sweep always
+    // probes): the rest follow once it has closed (in parallel they would all be refused at once).
+    if (this.deps.recovery && this.deps.recovery.circuit.state !== 'closed') {
+      this.deps.recovery.circuit.allowProbe();
+      const [probe] = await this.deps.store.listUndelivered(
+        new Date(this.now().getTime() - options.minAgeMs),
+        1,
+      );
+      if (probe && !(await this.deliver(probe))) return { delivered: 0, failed: 1 };
+      if (probe) result.delivered++;
+    }
     for (let batch = 0; batch < options.maxBatches; batch++) {
       const cutoff = new Date(this.now().getTime() - options.minAgeMs);
       const entries = (
@@ -160,6 +192,34 @@ export class OutboxRelay {
       if (entries.length < options.batchSize) break;
     }
     return result;
+  }
+
+  /** Stops the recovery sweeps (the scheduled sweeper still delivers whatever is left). */
+  close(): void {
+    clearInterval(this.recoveryTimer);
+    this.recoveryTimer = undefined;
+  }
+
+  private startRecovery(): void {
+    if (this.recoveryTimer || !this.deps.recovery) return;
+    this.recoveryTimer = setInterval(() => void this.recover(), this.deps.recovery.everyMs);
+    this.recoveryTimer.unref();
+  }
+
+  /** One recovery step: a sweep (probing first) whenever the circuit would let a publish through. */
+  private async recover(): Promise<void> {
+    const circuit = this.deps.recovery?.circuit;
+    if (!circuit || this.recovering || !circuit.admitsPublish) return;
+    this.recovering = true;
+    try {
+      const result = await this.sweep({ minAgeMs: 0, batchSize: RECOVERY_BATCH, maxBatches: 20 });
+      const nothingLeft = result.delivered === 0 && result.failed === 0; // the next publish probes
+      if (nothingLeft || (result.failed === 0 && circuit.state === 'closed')) this.close();
+    } catch {
+      // The store is failing too: the next step tries again.
+    } finally {
+      this.recovering = false;
+    }
   }
 
   private async perform(entry: OutboxEntry): Promise<void> {
@@ -216,6 +276,8 @@ export class OutboxRelay {
     await this.deps.publisher.publishEvent(entry.message);
   }
 }
+
+const RECOVERY_BATCH = 100;
 
 const dependencyOf = (entry: OutboxEntry): string =>
   entry.kind === 'callback' ? 'task scheduler' : 'review topic';
