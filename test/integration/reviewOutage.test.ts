@@ -66,10 +66,11 @@ describe('review outbox: Pub/Sub down while low-confidence requests arrive (own 
     // A restarted emulator is empty: Terraform's resources would still exist in production.
     await ensureReviewTopology(h.pubsub, h.topology);
 
+    // The publisher circuit's own recovery sweeps may have delivered some entries already: this sweep
+    // delivers the rest, and what counts is that every item reaches the queue and every entry is marked.
     const swept = await sweep();
     assert.equal(swept.status, 200);
     assert.equal(swept.body.failed, 0);
-    assert.ok(swept.body.delivered >= ids.length);
     await Promise.all(ids.map((id) => h.takenIn(id)));
 
     const queue = await h.reviewer.get('/v1/reviews?limit=50').set('Authorization', reviewerOf(tenant));
