@@ -250,7 +250,9 @@ describe('reviewer console in Chromium, against the local stack', function () {
     assert.equal(rejected.review?.reasonCode, 'unsafe');
     assert.equal(rejected.review?.reviewer, 'rita');
 
-    // ... and is approved as proposed with one key.
+    // ... and is approved as proposed with one key, once its own view (not the one navigated away from)
+    // shows the claimed item.
+    await page.waitForSelector(`.item-head[data-review-id="${reviewIdOf(second.body.id)}"]`);
     await page.waitForSelector('.note-text');
     await page.keyboard.press('a');
     await page.waitForFunction(

@@ -1,28 +1,27 @@
 import assert from 'node:assert/strict';
 import { type RunningEmulator, startPubsubEmulator } from '../../functions/dev/emulators.js';
-import { findFreePort } from '../../functions/dev/processes.js';
-import { ensureReviewTopology } from '../../functions/dev/reviewTopology.js';
 import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
 import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
 
 type Models = Awaited<ReturnType<typeof startModelServers>>;
 
 /**
- * The outbox at work: this test has a Pub/Sub emulator of its own, on a known port, so that it can stop it
- * while low-confidence requests arrive and start it again on the same port.
+ * The outbox at work: this test has a Pub/Sub emulator of its own, so that it can stall it (SIGSTOP of the
+ * process group this test started, by its id) while low-confidence requests arrive, and let it go again.
+ * A stall keeps the topics and subscriptions, as Pub/Sub's own outages do; a restarted emulator would come
+ * back empty, and whatever the relay published before the test recreated the subscriptions would be lost
+ * for a reason production does not have.
  */
 describe('review outbox: Pub/Sub down while low-confidence requests arrive (own Pub/Sub emulator)', () => {
   let models: Models;
   let h: ReviewHarness;
   let emulator: RunningEmulator;
-  let port: number;
   const tenant = uniqueTenant();
   const projectId = () => process.env.GOOGLE_CLOUD_PROJECT ?? 'demo-clinical-gateway-test';
 
   before(async function () {
     this.timeout(120_000);
-    port = await findFreePort();
-    emulator = await startPubsubEmulator({ port, projectId: projectId() });
+    emulator = await startPubsubEmulator({ port: 0, projectId: projectId() });
     models = await startModelServers();
     await models.a.setBehaviour({ confidence: 0.45 });
     h = await startReviewHarness({
@@ -43,48 +42,54 @@ describe('review outbox: Pub/Sub down while low-confidence requests arrive (own 
 
   it('every request is answered 202 and, once Pub/Sub is back, every item reaches the queue', async function () {
     this.timeout(180_000);
-    await emulator.stop();
+    process.kill(-emulator.pid, 'SIGSTOP');
+    let stalled = true;
+    const resume = () => {
+      if (stalled) process.kill(-emulator.pid, 'SIGCONT');
+      stalled = false;
+    };
+    try {
+      const answers = [];
+      for (let i = 0; i < 8; i++) answers.push(await submit(h, tenant));
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        Array(8).fill(202),
+        'the caller never waits on, or fails with, Pub/Sub',
+      );
+      const ids = answers.map((a) => a.body.id as string);
+      const outbox = await Promise.all(ids.map((id) => h.firestore.collection('reviewOutbox').doc(id).get()));
+      assert.ok(outbox.every((entry) => entry.exists && entry.get('published') === false));
+      assert.ok(outbox.every((entry) => entry.get('attempts') >= 1));
 
-    const answers = [];
-    for (let i = 0; i < 8; i++) answers.push(await submit(h, tenant));
-    assert.deepEqual(
-      answers.map((a) => a.status),
-      Array(8).fill(202),
-      'the caller never waits on, or fails with, Pub/Sub',
-    );
-    const ids = answers.map((a) => a.body.id as string);
-    const outbox = await Promise.all(ids.map((id) => h.firestore.collection('reviewOutbox').doc(id).get()));
-    assert.ok(outbox.every((entry) => entry.exists && entry.get('published') === false));
-    assert.ok(outbox.every((entry) => entry.get('attempts') >= 1));
+      // A sweep while Pub/Sub is still down loses nothing, and says so.
+      const failed = await sweep();
+      assert.equal(failed.status, 503);
+      assert.ok(Number(failed.headers['retry-after']) > 0);
 
-    // A sweep while Pub/Sub is still down loses nothing, and says so.
-    const failed = await sweep();
-    assert.equal(failed.status, 503);
-    assert.ok(Number(failed.headers['retry-after']) > 0);
+      resume();
 
-    emulator = await startPubsubEmulator({ port, projectId: projectId() });
-    // A restarted emulator is empty: Terraform's resources would still exist in production.
-    await ensureReviewTopology(h.pubsub, h.topology);
+      // The publisher circuit's own recovery sweeps may have delivered some entries already: this sweep
+      // delivers the rest, and what counts is that every item reaches the queue and every entry is marked.
+      const swept = await sweep();
+      assert.equal(swept.status, 200);
+      assert.equal(swept.body.failed, 0);
+      await Promise.all(ids.map((id) => h.takenIn(id)));
 
-    // The publisher circuit's own recovery sweeps may have delivered some entries already: this sweep
-    // delivers the rest, and what counts is that every item reaches the queue and every entry is marked.
-    const swept = await sweep();
-    assert.equal(swept.status, 200);
-    assert.equal(swept.body.failed, 0);
-    await Promise.all(ids.map((id) => h.takenIn(id)));
+      const queue = await h.reviewer.get('/v1/reviews?limit=50').set('Authorization', reviewerOf(tenant));
+      assert.deepEqual(
+        queue.body.items.map((i: { inferenceId: string }) => i.inferenceId).sort(),
+        [...ids].sort(),
+      );
+      const after = await Promise.all(ids.map((id) => h.firestore.collection('reviewOutbox').doc(id).get()));
+      assert.ok(after.every((entry) => entry.get('published') === true));
 
-    const queue = await h.reviewer.get('/v1/reviews?limit=50').set('Authorization', reviewerOf(tenant));
-    assert.deepEqual(
-      queue.body.items.map((i: { inferenceId: string }) => i.inferenceId).sort(),
-      [...ids].sort(),
-    );
-    const after = await Promise.all(ids.map((id) => h.firestore.collection('reviewOutbox').doc(id).get()));
-    assert.ok(after.every((entry) => entry.get('published') === true));
-
-    // A sweep with nothing left to do delivers nothing again.
-    const idle = await sweep();
-    assert.equal(idle.status, 200);
-    assert.equal(idle.body.failed, 0);
+      // A sweep with nothing left to do delivers nothing again.
+      const idle = await sweep();
+      assert.equal(idle.status, 200);
+      assert.equal(idle.body.failed, 0);
+    } finally {
+      resume();
+    }
   });
 
   it('refuses callers without the scheduler’s token', async () => {

@@ -258,7 +258,7 @@ function ClaimedView(props: {
   const needsReason = rejecting || edited;
   return (
     <>
-      <div class="item-head">
+      <div class="item-head" data-review-id={item.id}>
         <h1 ref={headingRef} tabIndex={-1}>
           {taskTitle(item.task)}
         </h1>
