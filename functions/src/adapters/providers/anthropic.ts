@@ -1,5 +1,5 @@
-import Anthropic, { APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
-import { AnthropicVertex, type ClientOptions as VertexClientOptions } from '@anthropic-ai/vertex-sdk';
+import type Anthropic from '@anthropic-ai/sdk';
+import type { AnthropicVertex, ClientOptions as VertexClientOptions } from '@anthropic-ai/vertex-sdk';
 import {
   ProviderCallError,
   type ProviderClient,
@@ -9,6 +9,12 @@ import {
 } from '../../core/providers/provider.js';
 import { isCutOffBody } from './cutOffBody.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
+import { loadOnce } from './loadOnce.js';
+
+type AnthropicSdk = typeof import('@anthropic-ai/sdk');
+/** Loaded by the first provider built, so functions that never call a model never load the SDKs. */
+const loadSdk = loadOnce(() => import('@anthropic-ai/sdk'));
+const loadVertexSdk = loadOnce(() => import('@anthropic-ai/vertex-sdk'));
 
 type SdkAuthClient = NonNullable<VertexClientOptions['authClient']>;
 
@@ -31,28 +37,37 @@ export type AnthropicOptions =
  * retries stay off: falling back down the provider chain is the router's business.
  */
 export class AnthropicProvider implements ProviderClient {
-  private readonly client: Anthropic | AnthropicVertex;
+  private readonly ready: Promise<{ sdk: AnthropicSdk; client: Anthropic | AnthropicVertex }>;
 
   constructor(
     readonly name: string,
     private readonly options: AnthropicOptions,
   ) {
     const common = { maxRetries: 0, ...(options.baseUrl ? { baseURL: options.baseUrl } : {}) };
-    this.client =
-      options.mode === 'direct'
-        ? new Anthropic({ ...common, apiKey: options.apiKey, authToken: null })
-        : new AnthropicVertex({
-            ...common,
-            projectId: options.project,
-            region: options.location,
-            ...(options.credential ? { authClient: asSdkAuthClient<SdkAuthClient>(options.credential) } : {}),
-          });
+    this.ready = (async () => {
+      const sdk = await loadSdk();
+      if (options.mode === 'direct') {
+        return { sdk, client: new sdk.default({ ...common, apiKey: options.apiKey, authToken: null }) };
+      }
+      const vertex = await loadVertexSdk();
+      return {
+        sdk,
+        client: new vertex.AnthropicVertex({
+          ...common,
+          projectId: options.project,
+          region: options.location,
+          ...(options.credential ? { authClient: asSdkAuthClient<SdkAuthClient>(options.credential) } : {}),
+        }),
+      };
+    })();
+    this.ready.catch(() => undefined); // a failed load fails each call instead
   }
 
   async complete(request: ProviderRequest): Promise<ProviderResult> {
+    const { sdk, client } = await this.ready;
     let message: Anthropic.Message;
     try {
-      message = await this.client.messages.create(
+      message = await client.messages.create(
         {
           model: request.model,
           max_tokens: this.options.maxOutputTokens,
@@ -62,7 +77,7 @@ export class AnthropicProvider implements ProviderClient {
         { signal: request.signal },
       );
     } catch (e) {
-      throw this.classify(e, request.signal);
+      throw this.classify(e, request.signal, sdk);
     }
     if (message?.stop_reason === 'refusal')
       throw new ProviderCallError(this.name, 'bad_request', null, 'content_blocked');
@@ -82,11 +97,11 @@ export class AnthropicProvider implements ProviderClient {
     };
   }
 
-  private classify(e: unknown, signal: AbortSignal): ProviderCallError {
-    if (signal.aborted || e instanceof APIUserAbortError || e instanceof APIConnectionTimeoutError) {
+  private classify(e: unknown, signal: AbortSignal, sdk: AnthropicSdk): ProviderCallError {
+    if (signal.aborted || e instanceof sdk.APIUserAbortError || e instanceof sdk.APIConnectionTimeoutError) {
       return new ProviderCallError(this.name, 'timeout');
     }
-    if (e instanceof APIError && typeof e.status === 'number') {
+    if (e instanceof sdk.APIError && typeof e.status === 'number') {
       return providerStatusError(this.name, e.status);
     }
     if (e instanceof SyntaxError || isCutOffBody(e)) return new ProviderCallError(this.name, 'malformed');

@@ -1,4 +1,4 @@
-import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type OpenAI from 'openai';
 import { z } from 'zod';
 import {
   type InputRefusal,
@@ -8,6 +8,11 @@ import {
   type ProviderResult,
   providerStatusError,
 } from '../../core/providers/provider.js';
+import { loadOnce } from './loadOnce.js';
+
+type OpenAiSdk = typeof import('openai');
+/** Loaded by the first provider built, so functions that never call a model never load the SDK. */
+const loadSdk = loadOnce(() => import('openai'));
 
 /** The part of a `chat.completion` we use. Anything that does not fit is a malformed answer. */
 const completionSchema = z.object({
@@ -40,25 +45,30 @@ const refusalCodes: Record<string, InputRefusal> = {
  * `malformed` (the provider answered, badly) and not a connection failure.
  */
 export class OpenAiCompatibleProvider implements ProviderClient {
-  private readonly client: OpenAI;
+  private readonly ready: Promise<{ sdk: OpenAiSdk; client: OpenAI }>;
 
   constructor(
     readonly name: string,
     options: { baseUrl: string; apiKey?: string | undefined },
   ) {
-    this.client = new OpenAI({
-      baseURL: options.baseUrl,
-      // Local servers and some self-hosted endpoints need no key; the SDK insists on a value.
-      apiKey: options.apiKey ?? 'unused',
-      maxRetries: 0,
-      timeout: 60_000,
-    });
+    this.ready = loadSdk().then((sdk) => ({
+      sdk,
+      client: new sdk.default({
+        baseURL: options.baseUrl,
+        // Local servers and some self-hosted endpoints need no key; the SDK insists on a value.
+        apiKey: options.apiKey ?? 'unused',
+        maxRetries: 0,
+        timeout: 60_000,
+      }),
+    }));
+    this.ready.catch(() => undefined); // a failed load fails each call instead
   }
 
   async complete(request: ProviderRequest): Promise<ProviderResult> {
+    const { sdk, client } = await this.ready;
     let response: Response;
     try {
-      response = await this.client.chat.completions
+      response = await client.chat.completions
         .create(
           {
             model: request.model,
@@ -74,7 +84,7 @@ export class OpenAiCompatibleProvider implements ProviderClient {
         )
         .asResponse();
     } catch (e) {
-      throw this.classify(e);
+      throw this.classify(e, sdk);
     }
     let body: string;
     try {
@@ -96,11 +106,11 @@ export class OpenAiCompatibleProvider implements ProviderClient {
     };
   }
 
-  private classify(e: unknown): ProviderCallError {
-    if (e instanceof APIUserAbortError || e instanceof APIConnectionTimeoutError) {
+  private classify(e: unknown, sdk: OpenAiSdk): ProviderCallError {
+    if (e instanceof sdk.APIUserAbortError || e instanceof sdk.APIConnectionTimeoutError) {
       return new ProviderCallError(this.name, 'timeout');
     }
-    if (e instanceof APIError && typeof e.status === 'number') {
+    if (e instanceof sdk.APIError && typeof e.status === 'number') {
       if (e.status === 400) {
         const refusal = typeof e.code === 'string' ? refusalCodes[e.code] : undefined;
         if (refusal) return new ProviderCallError(this.name, 'bad_request', 400, refusal);

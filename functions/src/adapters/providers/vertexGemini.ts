@@ -1,10 +1,4 @@
-import {
-  ApiError,
-  FinishReason,
-  type GenerateContentResponse,
-  GoogleGenAI,
-  type GoogleGenAIOptions,
-} from '@google/genai';
+import type { GenerateContentResponse, GoogleGenAI, GoogleGenAIOptions } from '@google/genai';
 import {
   ProviderCallError,
   type ProviderClient,
@@ -14,6 +8,11 @@ import {
 } from '../../core/providers/provider.js';
 import { isCutOffBody } from './cutOffBody.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
+import { loadOnce } from './loadOnce.js';
+
+type GenAiSdk = typeof import('@google/genai');
+/** Loaded by the first provider built, so functions that never call a model never load the SDK. */
+const loadSdk = loadOnce(() => import('@google/genai'));
 
 type SdkAuthClient = NonNullable<NonNullable<GoogleGenAIOptions['googleAuthOptions']>['authClient']>;
 
@@ -29,12 +28,12 @@ export type VertexGeminiOptions = {
 
 /** Finish reasons that mean the content was refused: a property of the request, not of the provider's health. */
 const refusals = new Set<string>([
-  FinishReason.SAFETY,
-  FinishReason.RECITATION,
-  FinishReason.BLOCKLIST,
-  FinishReason.PROHIBITED_CONTENT,
-  FinishReason.SPII,
-]);
+  'SAFETY',
+  'RECITATION',
+  'BLOCKLIST',
+  'PROHIBITED_CONTENT',
+  'SPII',
+] satisfies `${GenAiSdk['FinishReason'][keyof GenAiSdk['FinishReason']]}`[]);
 
 /**
  * Gemini on Vertex AI through `@google/genai`. Asks for JSON (`responseMimeType`) and for the chosen tokens'
@@ -42,27 +41,32 @@ const refusals = new Set<string>([
  * provider chain is the router's business.
  */
 export class VertexGeminiProvider implements ProviderClient {
-  private readonly ai: GoogleGenAI;
+  private readonly ready: Promise<{ sdk: GenAiSdk; ai: GoogleGenAI }>;
 
   constructor(
     readonly name: string,
     private readonly options: VertexGeminiOptions,
   ) {
-    this.ai = new GoogleGenAI({
-      vertexai: true,
-      project: options.project,
-      location: options.location,
-      ...(options.baseUrl ? { httpOptions: { baseUrl: options.baseUrl } } : {}),
-      ...(options.credential
-        ? { googleAuthOptions: { authClient: asSdkAuthClient<SdkAuthClient>(options.credential) } }
-        : {}),
-    });
+    this.ready = loadSdk().then((sdk) => ({
+      sdk,
+      ai: new sdk.GoogleGenAI({
+        vertexai: true,
+        project: options.project,
+        location: options.location,
+        ...(options.baseUrl ? { httpOptions: { baseUrl: options.baseUrl } } : {}),
+        ...(options.credential
+          ? { googleAuthOptions: { authClient: asSdkAuthClient<SdkAuthClient>(options.credential) } }
+          : {}),
+      }),
+    }));
+    this.ready.catch(() => undefined); // a failed load fails each call instead
   }
 
   async complete(request: ProviderRequest): Promise<ProviderResult> {
+    const { sdk, ai } = await this.ready;
     let response: GenerateContentResponse;
     try {
-      response = await this.ai.models.generateContent({
+      response = await ai.models.generateContent({
         model: request.model,
         contents: [{ role: 'user', parts: [{ text: request.prompt.user }] }],
         config: {
@@ -75,7 +79,7 @@ export class VertexGeminiProvider implements ProviderClient {
         },
       });
     } catch (e) {
-      throw this.classify(e, request.signal);
+      throw this.classify(e, request.signal, sdk);
     }
     if (response.promptFeedback?.blockReason)
       throw new ProviderCallError(this.name, 'bad_request', null, 'content_blocked');
@@ -102,9 +106,9 @@ export class VertexGeminiProvider implements ProviderClient {
     };
   }
 
-  private classify(e: unknown, signal: AbortSignal): ProviderCallError {
+  private classify(e: unknown, signal: AbortSignal, sdk: GenAiSdk): ProviderCallError {
     if (signal.aborted || isAbort(e)) return new ProviderCallError(this.name, 'timeout');
-    if (e instanceof ApiError) return providerStatusError(this.name, e.status);
+    if (e instanceof sdk.ApiError) return providerStatusError(this.name, e.status);
     // The SDK parses the body itself: a body that is not JSON surfaces as a SyntaxError.
     if (e instanceof SyntaxError || isCutOffBody(e)) return new ProviderCallError(this.name, 'malformed');
     // Connection refused or reset, DNS, credentials that cannot be obtained: the provider is not reachable.
