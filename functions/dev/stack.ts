@@ -78,6 +78,13 @@ export const PORT_SETTINGS = {
 } as const;
 type PortSetting = keyof typeof PORT_SETTINGS;
 
+/** Every port setting at `0` (any free port): for tests and benchmarks that run beside `npm start`. */
+export const anyFreePorts = (): Record<PortSetting, string> =>
+  Object.fromEntries(Object.keys(PORT_SETTINGS).map((setting) => [setting, '0'])) as Record<
+    PortSetting,
+    string
+  >;
+
 const DEFAULT_PROJECT_ID = 'demo-clinical-gateway';
 const READY_TIMEOUT_MS = 60_000;
 const FUNCTIONS_FRAMEWORK_MAIN = path.join(

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { buildConsole } from '../../functions/console/build.js';
 import { PROJECT_ROOT } from '../../functions/dev/emulators.js';
-import { type RunningStack, startStack } from '../../functions/dev/stack.js';
+import { anyFreePorts, type RunningStack, startStack } from '../../functions/dev/stack.js';
 
 /**
  * The real local stack for the browser tests, as `npm start` runs it (the compiled functions as Functions
@@ -21,17 +21,6 @@ export type ConsoleStack = {
   lines: string[];
 };
 
-const PORT_SETTINGS = [
-  'INFERENCE_PORT',
-  'REVIEWER_PORT',
-  'REVIEW_JOBS_PORT',
-  'REVIEW_INTAKE_PORT',
-  'LOCAL_A_PORT',
-  'LOCAL_B_PORT',
-  'FIRESTORE_EMULATOR_PORT',
-  'PUBSUB_EMULATOR_PORT',
-];
-
 export async function startConsoleStack(env: Record<string, string> = {}): Promise<ConsoleStack> {
   const tsc = spawnSync(path.join(PROJECT_ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], {
     cwd: PROJECT_ROOT,
@@ -41,11 +30,10 @@ export async function startConsoleStack(env: Record<string, string> = {}): Promi
   await buildConsole();
 
   const lines: string[] = [];
-  const settings: NodeJS.ProcessEnv = { ...process.env };
-  for (const setting of PORT_SETTINGS) settings[setting] = '0';
   const stack = await startStack({
     env: {
-      ...settings,
+      ...process.env,
+      ...anyFreePorts(),
       GOOGLE_CLOUD_PROJECT: `demo-console-${randomUUID().slice(0, 8)}`,
       AUDIT_LOG_FILE: path.join(PROJECT_ROOT, '.data', 'browser-tests-audit.jsonl'),
       AUDIT_TO_STDOUT: 'false',

@@ -26,7 +26,7 @@ import autocannon from 'autocannon';
 import { createGatewayClient } from '../../client/gatewayClient.js';
 import { PROJECT_ROOT } from '../emulators.js';
 import { spawnGroup } from '../processes.js';
-import { startStack } from '../stack.js';
+import { anyFreePorts, startStack } from '../stack.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -249,14 +249,7 @@ async function main(): Promise<void> {
   const stack = await startStack({
     env: {
       ...process.env,
-      INFERENCE_PORT: '0',
-      REVIEWER_PORT: '0',
-      REVIEW_JOBS_PORT: '0',
-      REVIEW_INTAKE_PORT: '0',
-      LOCAL_A_PORT: '0',
-      LOCAL_B_PORT: '0',
-      FIRESTORE_EMULATOR_PORT: '0',
-      PUBSUB_EMULATOR_PORT: '0',
+      ...anyFreePorts(),
       AUDIT_LOG_FILE: path.join(PROJECT_ROOT, '.data', 'bench-load-audit.jsonl'),
       ...(flags['cpu-prof']
         ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(flags['cpu-prof'])}` }

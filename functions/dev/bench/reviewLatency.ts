@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startStack } from '../stack.js';
+import { anyFreePorts, startStack } from '../stack.js';
 
 const ITEMS = Number(process.env.BENCH_ITEMS ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
@@ -39,20 +39,8 @@ function summarise(label: string, samples: number[]) {
 
 async function main() {
   const started = performance.now();
-  const env: NodeJS.ProcessEnv = { ...process.env, METADATA_SERVER_DETECTION: 'none' };
-  // Any free ports, so the benchmark can run next to `npm start`.
-  for (const setting of [
-    'INFERENCE_PORT',
-    'REVIEWER_PORT',
-    'REVIEW_JOBS_PORT',
-    'REVIEW_INTAKE_PORT',
-    'LOCAL_A_PORT',
-    'LOCAL_B_PORT',
-    'FIRESTORE_EMULATOR_PORT',
-    'PUBSUB_EMULATOR_PORT',
-  ]) {
-    env[setting] ??= '0';
-  }
+  // Any free ports unless set, so the benchmark can run next to `npm start`.
+  const env: NodeJS.ProcessEnv = { ...anyFreePorts(), ...process.env, METADATA_SERVER_DETECTION: 'none' };
   env.AUDIT_LOG_FILE ??= '.data/bench-review-audit.jsonl';
   env.AUDIT_TO_STDOUT ??= 'false';
   const stack = await startStack({

@@ -27,7 +27,7 @@ import { checkCompleteness } from '../../src/core/audit/completeness.js';
 import { PROJECT_ROOT } from '../emulators.js';
 import { faults } from '../modelServer/behaviour.js';
 import { killGroupSync } from '../processes.js';
-import { type RunningStack, type StackPartInfo, startStack } from '../stack.js';
+import { anyFreePorts, type RunningStack, type StackPartInfo, startStack } from '../stack.js';
 
 /** The functions' memory limit in production (terraform/locals.tf: 512Mi each). */
 export const MEMORY_LIMIT_MIB = 512;
@@ -49,20 +49,10 @@ export type ChaosStack = {
 export async function startChaosStack(log: (line: string) => void = () => undefined): Promise<ChaosStack> {
   const runDir = path.join(PROJECT_ROOT, '.data', 'chaos', new Date().toISOString().replace(/[:.]/g, '-'));
   const auditFile = path.join(runDir, 'audit.jsonl');
-  const ports = [
-    'INFERENCE_PORT',
-    'REVIEWER_PORT',
-    'REVIEW_JOBS_PORT',
-    'REVIEW_INTAKE_PORT',
-    'LOCAL_A_PORT',
-    'LOCAL_B_PORT',
-    'FIRESTORE_EMULATOR_PORT',
-    'PUBSUB_EMULATOR_PORT',
-  ];
   const stack = await startStack({
     env: {
       ...process.env,
-      ...Object.fromEntries(ports.map((p) => [p, '0'])),
+      ...anyFreePorts(),
       // The stack starts its own emulators: never the ones a test run or `npm start` uses.
       FIRESTORE_EMULATOR_HOST: '',
       PUBSUB_EMULATOR_HOST: '',
