@@ -143,8 +143,8 @@ export function undescribed(schema: EnvSchema): string[] {
 
 /** The page as the schemas make it now. */
 export function renderSettingsDoc(
-  gateway: EnvSchema = gatewaySchema as unknown as EnvSchema,
-  auditCli: EnvSchema = auditCliSchema as unknown as EnvSchema,
+  gateway: EnvSchema = gatewaySchema,
+  auditCli: EnvSchema = auditCliSchema,
 ): string {
   const names = Object.keys(gateway.shape);
   const sections = GATEWAY_SECTIONS.map((section) => ({
@@ -191,10 +191,7 @@ export function settingsDocIsStale(file = SETTINGS_DOC): boolean {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const missing = [
-    ...undescribed(gatewaySchema as unknown as EnvSchema),
-    ...undescribed(auditCliSchema as unknown as EnvSchema),
-  ];
+  const missing = [...undescribed(gatewaySchema), ...undescribed(auditCliSchema)];
   if (missing.length > 0) {
     console.error(`no .describe() text for: ${missing.join(', ')}`);
     process.exit(1);
