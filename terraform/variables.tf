@@ -202,7 +202,7 @@ variable "review_lease_seconds" {
 }
 
 variable "breaker_settings" {
-  description = "Circuit breaker settings passed as environment variables (names starting with BREAKER_, e.g. BREAKER_ERROR_RATE = \"0.05\"); unset ones take the code's defaults (README: Settings)."
+  description = "Circuit breaker settings passed as environment variables (names starting with BREAKER_, e.g. BREAKER_ERROR_RATE = \"0.05\"); unset ones take the code's defaults (docs/settings.md)."
   type        = map(string)
   default     = {}
   validation {

@@ -22,7 +22,7 @@ import { reviewJobPaths } from '../src/http/reviewJobsApi.js';
 import { ensureReviewTopology } from './reviewTopology.js';
 import type { ExtraPart, StackEnv } from './stack.js';
 
-/** Settings of the local parts (README: local review pipeline). */
+/** Settings of the local parts (docs/local-stack.md: settings of the local stack). */
 function localSettings(env: StackEnv) {
   const number = (name: string, fallback: number, min: number) => {
     const raw = env[name];

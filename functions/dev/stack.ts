@@ -496,7 +496,7 @@ function printReady(stack: RunningStack): void {
     `    -d '{"task":"medication-extraction","input":{"text":"Metformin 500 mg twice daily"}}'`,
     `  curl -s '${reviewer}/v1/reviews?state=pending' -H 'Authorization: Bearer dev:acme:reviewer:rita'`,
     `  open ${reviewer}/console/ in a browser and sign in as tenant acme, name rita (the reviewer console)`,
-    '  (README: "A reviewer\'s day" walks through claim and decision.)',
+    '  (docs/review.md, "A reviewer\'s day", walks through claim and decision.)',
     '',
     'Press Ctrl-C to stop.',
     '',

@@ -5,7 +5,8 @@ import { BUCKETS_PER_WINDOW } from './core/breakers/slidingWindow.js';
 
 /**
  * The gateway's settings, parsed once from the environment at cold start. A bad setting fails the start
- * with a message naming the variable. Every variable is listed, with its default, in the README.
+ * with a message naming the variable. Every variable carries a `.describe()`: `npm run docs:settings` writes
+ * docs/settings.md from them, and a test fails while that page is stale or a variable has no description.
  */
 
 /** Per-provider breaker settings; each one left out takes the BREAKER_* environment default. */
@@ -192,13 +193,39 @@ const webhookSecretSchema = z
 /** The contract's limit on a request body (256 KiB); the framework's body parsers use it too. */
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 
-const envSchema = z.object({
-  GATEWAY_ENV: z.enum(['local', 'production']).default('local'),
-  GATEWAY_VERSION: z.string().default(process.env.npm_package_version ?? '0.1.0'),
-  GOOGLE_CLOUD_PROJECT: z.string().default('demo-clinical-gateway'),
-  AUTH_MODE: z.enum(['dev', 'google']).optional(),
-  AUTH_AUDIENCE: z.string().optional(),
-  AUTH_PRINCIPALS: jsonString(z.record(z.string(), principalSchema)).transform(lowerCaseEmails).optional(),
+export const envSchema = z.object({
+  GATEWAY_ENV: z
+    .enum(['local', 'production'])
+    .default('local')
+    .describe(
+      '`local` or `production`. Production refuses dev tokens and the development keys and requires `AUDIT_HMAC_KEY` and `AUDIT_CHAIN_KEY`. On Cloud Run (`K_SERVICE` set) only `production` starts, and `ROUTING_CONFIG` is required there.',
+    ),
+  GATEWAY_VERSION: z
+    .string()
+    .default(process.env.npm_package_version ?? '0.1.0')
+    .describe(
+      "Recorded in every audit event. Terraform sets the package version plus the source archive's hash.",
+    ),
+  GOOGLE_CLOUD_PROJECT: z
+    .string()
+    .default('demo-clinical-gateway')
+    .describe('Project id for Firestore, Pub/Sub and trace ids.'),
+  AUTH_MODE: z
+    .enum(['dev', 'google'])
+    .optional()
+    .describe(
+      '`dev`: development tokens `dev:<tenant>:<role>:<subject>`, refused when `GATEWAY_ENV=production`. `google`: Google-signed ID tokens whose verified email maps to a tenant and roles through `AUTH_PRINCIPALS`. Unset: `dev` when `GATEWAY_ENV=local`, else `google`.',
+    ),
+  AUTH_AUDIENCE: z
+    .string()
+    .optional()
+    .describe("Required with `AUTH_MODE=google`: the audience ID tokens must carry (the function's URL)."),
+  AUTH_PRINCIPALS: jsonString(z.record(z.string(), principalSchema))
+    .transform(lowerCaseEmails)
+    .optional()
+    .describe(
+      'Required with `AUTH_MODE=google`: JSON `{"email": {"tenant": "...", "roles": ["clinician"]}}`; roles `clinician`, `reviewer`, `admin`; emails compare case-insensitively (two keys differing only in case are refused). An unknown email is `403`.',
+    ),
   /** The audience of the IAP-signed header the reviewer console's requests carry (reviewer function). */
   IAP_AUDIENCE: z
     .string()
@@ -206,72 +233,296 @@ const envSchema = z.object({
       /^\/projects\/[0-9]+\/(global\/backendServices\/[0-9]+|locations\/[a-z0-9-]+\/services\/[a-z][a-z0-9-]{0,62})$/,
       'must be /projects/<number>/global/backendServices/<id> or /projects/<number>/locations/<region>/services/<name>',
     )
-    .optional(),
-  IDEMPOTENCY_TTL_HOURS: z.coerce.number().positive().default(24),
-  IDEMPOTENCY_LEASE_SECONDS: z.coerce.number().positive().default(30),
-  ROUTING_CONFIG: jsonString(routingSchema).optional(),
-  CALLBACK_ALLOWED_ORIGINS: jsonString(callbackOriginsSchema).optional(),
-  WEBHOOK_SECRETS: jsonString(z.record(z.string().min(1), webhookSecretSchema)).optional(),
-  MAX_BODY_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
-  AUDIT_LOG_FILE: z.string().optional(),
-  AUDIT_HMAC_KEY: z.string().min(16).optional(),
-  AUDIT_CHAIN_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+    .optional()
+    .describe(
+      'Reviewer API behind Identity-Aware Proxy: the audience its signed header (`x-goog-iap-jwt-assertion`) must carry, `/projects/<number>/global/backendServices/<id>` or `/projects/<number>/locations/<region>/services/<name>` (Terraform output `console_iap_audience`); needs `AUTH_MODE=google`. See docs/console.md.',
+    ),
+  IDEMPOTENCY_TTL_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(24)
+    .describe(
+      'How long a key is kept and replayed (`expiresAt`; a Firestore TTL policy deletes the record later, and the code treats an expired one as absent at once).',
+    ),
+  IDEMPOTENCY_LEASE_SECONDS: z.coerce
+    .number()
+    .positive()
+    .default(30)
+    .describe(
+      "How long a claim is held before another request may take it over. Must cover each task's worst case (the sum of its chain's `timeoutMs` plus 5 s to commit): a shorter lease stops the start, naming the task.",
+    ),
+  ROUTING_CONFIG: jsonString(routingSchema)
+    .optional()
+    .describe(
+      'JSON: `providers` (name → `kind`, endpoint, `apiKeyEnv`, optional `breaker` overrides) and `tasks` (name → provider `chain` of `{provider, model, timeoutMs}` (timeout default 10000, at most 60000), `reviewThreshold` (default `0.8`), `reviewSlaMinutes` (default `240`)). Unset: the local chain `local-a` → `local-b` (2 s timeouts each) at `LOCAL_A_URL` / `LOCAL_B_URL` (default `http://127.0.0.1:8090/v1`, `…:8091/v1`, or the ports `LOCAL_A_PORT` / `LOCAL_B_PORT`). Required on Cloud Run. See docs/providers-and-breakers.md.',
+    ),
+  CALLBACK_ALLOWED_ORIGINS: jsonString(callbackOriginsSchema)
+    .optional()
+    .describe(
+      "Inference API and review jobs: JSON tenant → array of allowed callback origins (`https://host[:port]`, no path; plain http only for loopback hosts, locally; never the gateway's own jobs origin). Unset: no callbacks. See docs/webhooks.md.",
+    ),
+  WEBHOOK_SECRETS: jsonString(z.record(z.string().min(1), webhookSecretSchema))
+    .optional()
+    .describe(
+      'Review jobs only (a secret): JSON tenant → `whsec_…` Standard Webhooks secret (base64 of 24 to 64 bytes) that signs callbacks; where set, every tenant with callback origins needs one.',
+    ),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_MAX_BODY_BYTES)
+    .describe('Largest request body (`413` above it).'),
+  AUDIT_LOG_FILE: z
+    .string()
+    .optional()
+    .describe(
+      'Local copy of every audit event, one JSON object a line. Unset: `.data/audit.jsonl` when `GATEWAY_ENV=local`, none in production.',
+    ),
+  AUDIT_HMAC_KEY: z
+    .string()
+    .min(16)
+    .optional()
+    .describe(
+      'Key of the HMAC-SHA-256 prompt hashes and edit hashes (at least 16 characters); from Secret Manager in production, where it is required. Unset locally: a fixed development key.',
+    ),
+  AUDIT_CHAIN_KEY: z
+    .string()
+    .min(32, 'must be at least 32 characters')
+    .optional()
+    .describe(
+      'Key of the audit hash chain (HMAC-SHA-256, at least 32 characters), set together with `AUDIT_CHAIN_KEY_ID`; from Secret Manager, required in production. Unset locally: the public development key `dev`. See docs/security.md.',
+    ),
   AUDIT_CHAIN_KEY_ID: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-", at most 64')
-    .optional(),
-  FIRESTORE_DEADLINE_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
-  MAX_CONCURRENT_REQUESTS: z.coerce.number().int().min(1).max(1_000).default(80),
-  OVERLOAD_EVENT_LOOP_LAG_MS: z.coerce.number().int().min(10).max(10_000).default(500),
-  AUDIT_TO_STDOUT: boolish.default(true),
-  REVIEW_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0),
-  REVIEW_LEASE_SECONDS: z.coerce.number().int().min(30).max(86_400).default(600),
-  REVIEW_TOPIC: pubsubName.default('review-requests'),
-  REVIEW_DEAD_LETTER_TOPIC: pubsubName.default('review-requests-dead-letter'),
-  REVIEW_INTAKE_SUBSCRIPTION: pubsubName.default('review-intake'),
-  REVIEW_MAX_DELIVERY_ATTEMPTS: z.coerce.number().int().min(5).max(100).default(5),
-  ESCALATION_TOPIC: pubsubName.default('review-escalations'),
-  REVIEW_EVENTS_TOPIC: pubsubName.default('review-events'),
-  REVIEW_PUBLISH_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(1_500),
-  REVIEW_OUTBOX_MIN_AGE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(5),
-  TASKS_MODE: z.enum(['cloud', 'local']).optional(),
+    .optional()
+    .describe(
+      'Id of `AUDIT_CHAIN_KEY`, recorded in every event as `chainKeyId` (the Secret Manager version, e.g. `v3`). The id `dev` is reserved for local runs.',
+    ),
+  FIRESTORE_DEADLINE_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .default(2_000)
+    .describe(
+      'Deadline of each Firestore call on the request path; past it the answer is `503` + `Retry-After` (docs/chaos.md).',
+    ),
+  MAX_CONCURRENT_REQUESTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000)
+    .default(80)
+    .describe(
+      "An instance answers `503` + `Retry-After` at once past this many requests in flight (Terraform sets it to the function's concurrency).",
+    ),
+  OVERLOAD_EVENT_LOOP_LAG_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(10_000)
+    .default(500)
+    .describe(
+      'An instance also sheds new requests (`503` + `Retry-After`) once its event loop lags this far behind (CPU saturated).',
+    ),
+  AUDIT_TO_STDOUT: boolish
+    .default(true)
+    .describe(
+      'Write audit events as structured Cloud Logging entries on stdout (`true`, `false`, `1`, `0`).',
+    ),
+  REVIEW_SAMPLE_RATE: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(0)
+    .describe(
+      'Fraction (0–1) of confident outputs also sent to review for quality control, chosen deterministically from the inference id.',
+    ),
+  REVIEW_LEASE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(30)
+    .max(86_400)
+    .default(600)
+    .describe("How long a reviewer's claim lasts; the holder may claim again to renew it."),
+  REVIEW_TOPIC: pubsubName.default('review-requests').describe('Topic of review requests (ids only).'),
+  REVIEW_DEAD_LETTER_TOPIC: pubsubName
+    .default('review-requests-dead-letter')
+    .describe('Where undeliverable review requests go (kept by the subscription `<topic>-hold`).'),
+  REVIEW_INTAKE_SUBSCRIPTION: pubsubName
+    .default('review-intake')
+    .describe('The push subscription to reviewIntake (created by Terraform; by `npm start` locally).'),
+  REVIEW_MAX_DELIVERY_ATTEMPTS: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(100)
+    .default(5)
+    .describe(
+      "Delivery attempts before dead-lettering: the subscription's policy (`npm start` creates it with this; Terraform sets both from `dead_letter_max_delivery_attempts`).",
+    ),
+  ESCALATION_TOPIC: pubsubName
+    .default('review-escalations')
+    .describe('Where overdue review items are announced.'),
+  REVIEW_EVENTS_TOPIC: pubsubName
+    .default('review-events')
+    .describe(
+      'Where review lifecycle events are published for outside subscribers (Terraform sets it). See docs/events.md.',
+    ),
+  REVIEW_PUBLISH_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(30_000)
+    .default(1_500)
+    .describe(
+      'Longest wait for Pub/Sub (or Cloud Tasks) before an answer goes out anyway; the outbox sweep retries.',
+    ),
+  REVIEW_OUTBOX_MIN_AGE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600)
+    .default(5)
+    .describe(
+      'The sweep only republishes entries at least this old (younger ones are still being published by their request).',
+    ),
+  TASKS_MODE: z
+    .enum(['cloud', 'local'])
+    .optional()
+    .describe(
+      '`cloud`: Cloud Tasks. `local`: the local task scheduler, refused when `GATEWAY_ENV=production`. Unset: `local` when `GATEWAY_ENV=local`, else `cloud`.',
+    ),
   TASKS_LOCATION: z
     .string()
     .regex(/^[a-z]+-[a-z]+[0-9]$/, 'must be a region such as us-central1')
-    .default('us-central1'),
+    .default('us-central1')
+    .describe('Region of the Cloud Tasks queues.'),
   DEADLINE_QUEUE: z
     .string()
     .regex(/^[A-Za-z0-9-]{1,100}$/)
-    .default('review-deadlines'),
+    .default('review-deadlines')
+    .describe('Cloud Tasks queue of deadline checks.'),
   CALLBACK_QUEUE: z
     .string()
     .regex(/^[A-Za-z0-9-]{1,100}$/)
-    .default('review-callbacks'),
-  REVIEW_JOBS_URL: z.url().optional(),
-  JOBS_AUDIENCE: z.string().min(1).optional(),
-  TASKS_SERVICE_ACCOUNT: z.email().optional(),
-  SCHEDULER_SERVICE_ACCOUNT: z.email().optional(),
-  BREAKER_WINDOW_SECONDS: z.coerce.number().int().min(6).max(3_600).default(60),
-  BREAKER_ERROR_RATE: z.coerce.number().gt(0).lt(1).default(0.05),
+    .default('review-callbacks')
+    .describe('Cloud Tasks queue of decision callbacks.'),
+  REVIEW_JOBS_URL: z
+    .url()
+    .optional()
+    .describe(
+      'Base URL of reviewJobs; deadline checks go to `$REVIEW_JOBS_URL/tasks/review-deadline`. Required (https) with `TASKS_MODE=cloud`. Unset locally: `http://127.0.0.1:$REVIEW_JOBS_PORT` (8082).',
+    ),
+  JOBS_AUDIENCE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Audience of the OIDC tokens reviewJobs accepts (the endpoint URLs themselves are accepted too). Unset: `REVIEW_JOBS_URL`.',
+    ),
+  TASKS_SERVICE_ACCOUNT: z
+    .email()
+    .optional()
+    .describe(
+      'Identity (OIDC token) of deadline checks and callbacks; allowed to call reviewJobs. Required with `TASKS_MODE=cloud`; unset locally: `review-tasks@local.test`.',
+    ),
+  SCHEDULER_SERVICE_ACCOUNT: z
+    .email()
+    .optional()
+    .describe(
+      'Identity Cloud Scheduler calls the outbox sweep with; allowed to call reviewJobs. Unset: `TASKS_SERVICE_ACCOUNT`.',
+    ),
+  BREAKER_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(6)
+    .max(3_600)
+    .default(60)
+    .describe('Sliding window length (six buckets of a sixth each).'),
+  BREAKER_ERROR_RATE: z.coerce
+    .number()
+    .gt(0)
+    .lt(1)
+    .default(0.05)
+    .describe("A breaker opens when the window's failure share is at or above this."),
   /** Replaced by BREAKER_MIN_FAILURES and BREAKER_MIN_WINDOW_SECONDS: a leftover setting fails the start. */
   BREAKER_MIN_REQUESTS: z
     .undefined({
       error: 'no longer used: the trip rule is BREAKER_MIN_FAILURES and BREAKER_MIN_WINDOW_SECONDS',
     })
-    .optional(),
-  BREAKER_MIN_FAILURES: z.coerce.number().int().positive().default(5),
-  BREAKER_MIN_WINDOW_SECONDS: z.coerce.number().int().min(0).max(3_600).default(10),
-  BREAKER_SLOW_CALL_MS: z.coerce.number().int().positive().default(8_000),
-  BREAKER_LARGE_INPUT_CHARS: z.coerce.number().int().positive().default(20_000),
-  BREAKER_OPEN_SECONDS: z.coerce.number().int().positive().max(3_600).default(30),
-  BREAKER_HALF_OPEN_PROBES: z.coerce.number().int().positive().max(100).default(3),
-  BREAKER_FLUSH_MS: z.coerce.number().int().min(100).default(5_000),
-  BREAKER_REFRESH_MS: z.coerce.number().int().min(100).default(2_000),
-  BREAKER_BUCKET_SHARDS: z.coerce.number().int().min(1).max(100).default(8),
+    .optional()
+    .describe(
+      'No longer used (the trip rule is `BREAKER_MIN_FAILURES` and `BREAKER_MIN_WINDOW_SECONDS`): a deployment that still sets it fails at start, naming it.',
+    ),
+  BREAKER_MIN_FAILURES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(5)
+    .describe('No opening on fewer failures than this in the window.'),
+  BREAKER_MIN_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600)
+    .default(10)
+    .describe(
+      'No opening on a window younger than this (since the last transition, or since the instance started).',
+    ),
+  BREAKER_SLOW_CALL_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(8_000)
+    .describe('A successful call slower than this counts as a failure.'),
+  BREAKER_LARGE_INPUT_CHARS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(20_000)
+    .describe('Calls with a longer input are not judged on their time (slow: success; timed out: nothing).'),
+  BREAKER_OPEN_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(3_600)
+    .default(30)
+    .describe('How long an open breaker stays open before probing.'),
+  BREAKER_HALF_OPEN_PROBES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(100)
+    .default(3)
+    .describe('Probe calls admitted while half-open, across all instances; all must succeed.'),
+  BREAKER_FLUSH_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(5_000)
+    .describe('How often an instance writes its counts (one document write per provider with traffic).'),
+  BREAKER_REFRESH_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(2_000)
+    .describe('How often an instance reads the shared state and window.'),
+  BREAKER_BUCKET_SHARDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(8)
+    .describe('Bucket documents per provider and bucket; each instance writes one (random).'),
   BREAKER_SCOPE: z
     .string()
     .regex(/^[A-Za-z0-9-]{0,40}$/, 'letters, digits and "-", at most 40')
-    .default(''),
+    .default('')
+    .describe(
+      'Keeps apart the breakers of gateway deployments sharing one Firestore database (document ids become `{scope}:{provider}`); the tests give each stack its own. Empty: none.',
+    ),
 });
 
 export type Config = Readonly<{

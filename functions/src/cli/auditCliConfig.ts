@@ -6,32 +6,62 @@ import { DEV_CHAIN_KEY } from '../core/audit/chain.js';
 /**
  * Settings of the audit commands (`npm run audit:*`), parsed once from the environment. They run on an
  * operator's or auditor's machine, not in a function, so they have their own small configuration; every
- * variable is listed, with its default, in the README.
+ * variable is described, and listed in docs/settings.md (`npm run docs:settings`).
  */
 
-const envSchema = z.object({
-  AUDIT_BACKEND: z.enum(['local', 'bigquery']).default('local'),
-  AUDIT_LOG_FILE: z.string().min(1).default('.data/audit.jsonl'),
-  GOOGLE_CLOUD_PROJECT: z.string().min(1).default('demo-clinical-gateway'),
+export const envSchema = z.object({
+  AUDIT_BACKEND: z
+    .enum(['local', 'bigquery'])
+    .default('local')
+    .describe("`local`: read `AUDIT_LOG_FILE`; `bigquery`: read the audit sink's dataset."),
+  AUDIT_LOG_FILE: z
+    .string()
+    .min(1)
+    .default('.data/audit.jsonl')
+    .describe('The local audit file (relative to the project root under `npm run`).'),
+  GOOGLE_CLOUD_PROJECT: z
+    .string()
+    .min(1)
+    .default('demo-clinical-gateway')
+    .describe(
+      'Project of the Firestore ledger (completeness), and of BigQuery unless `AUDIT_BQ_PROJECT` is set.',
+    ),
   AUDIT_BQ_PROJECT: z
     .string()
     .regex(/^[a-z0-9.:-]{1,128}$/, 'is not a project id')
-    .optional(),
+    .optional()
+    .describe('Project of the audit dataset. Unset: `GOOGLE_CLOUD_PROJECT`.'),
   AUDIT_BQ_DATASET: z
     .string()
     .regex(/^[A-Za-z0-9_]{1,1024}$/, 'is not a dataset id')
-    .default(auditStream.bigQueryTable),
+    .default(auditStream.bigQueryTable)
+    .describe('Audit dataset (`auditStream.json` `bigQueryTable`).'),
   AUDIT_BQ_TABLE: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,1024}$/, 'is not a table id')
-    .default(auditStream.bigQueryLogTable),
-  AUDIT_BQ_LOCATION: z.string().min(1).optional(),
-  FIRESTORE_EMULATOR_HOST: z.string().min(1).optional(),
+    .default(auditStream.bigQueryLogTable)
+    .describe('Table the sink writes (named after the log).'),
+  AUDIT_BQ_LOCATION: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("BigQuery location to run the queries in (`EU`, `US`, a region). Unset: the dataset's."),
+  FIRESTORE_EMULATOR_HOST: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'The Firestore emulator completeness reads. Unset: `127.0.0.1:8180` (the one `npm start` runs) with `AUDIT_BACKEND=local`; with `bigquery`, the real Firestore with Application Default Credentials.',
+    ),
   /**
    * Every audit chain key the trail may be sealed with, as JSON `{ "<key id>": "<key>" }` (each Secret
    * Manager version of `audit-chain-key` that was ever in use). Local runs default to the dev key.
    */
-  AUDIT_CHAIN_KEYS: jsonString(z.record(z.string().min(1), z.string().min(16))).optional(),
+  AUDIT_CHAIN_KEYS: jsonString(z.record(z.string().min(1), z.string().min(16)))
+    .optional()
+    .describe(
+      'JSON `{"<key id>": "<key>"}`: every version of the audit chain key the trail may be sealed with. Required with `AUDIT_BACKEND=bigquery`; unset locally: `{"dev": <the development key>}`.',
+    ),
 });
 
 export type AuditCliConfig = Readonly<{
