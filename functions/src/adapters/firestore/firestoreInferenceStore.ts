@@ -1,6 +1,6 @@
 import type { DocumentData, Firestore, Timestamp } from '@google-cloud/firestore';
 import type { ChainHead } from '../../core/audit/chain.js';
-import { DependencyUnavailableError, isGatewayError, LeaseLostError } from '../../core/errors.js';
+import { asDependencyFailure, LeaseLostError } from '../../core/errors.js';
 import type { Claim, LedgerRecord } from '../../core/idempotency/ledger.js';
 import type { InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
 import type { OutboxEntry } from '../../core/review/outbox.js';
@@ -57,7 +57,7 @@ export class FirestoreInferenceStore implements InferenceStore {
     } catch (e) {
       // The record changed since the claim wrote it: taken over (or released and claimed anew).
       if (isPreconditionFailure(e)) throw new LeaseLostError();
-      throw asStoreFailure(e);
+      throw asDependencyFailure('inference store', e);
     }
   }
 
@@ -77,13 +77,10 @@ export class FirestoreInferenceStore implements InferenceStore {
     try {
       return await withDeadline(this.db, call, this.deadlineMs, 'inference store');
     } catch (e) {
-      throw asStoreFailure(e);
+      throw asDependencyFailure('inference store', e);
     }
   }
 }
-
-const asStoreFailure = (e: unknown): unknown =>
-  isGatewayError(e) ? e : new DependencyUnavailableError('inference store', 2, { cause: e });
 
 export function toDocument(r: InferenceRecord): DocumentData {
   const { output, proposal, ...rest } = r;

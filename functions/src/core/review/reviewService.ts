@@ -4,10 +4,9 @@ import { headOf, hmacHex } from '../audit/chain.js';
 import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../auth/principal.js';
 import {
-  DependencyUnavailableError,
   type FieldProblem,
-  isGatewayError,
   NotFoundError,
+  orUnavailable,
   StateConflictError,
   UnprocessableError,
 } from '../errors.js';
@@ -320,13 +319,8 @@ export class ReviewService {
   }
 
   /** Storage failures become one retryable error; the rules' own errors pass through. */
-  private async guard<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (e) {
-      if (isGatewayError(e)) throw e;
-      throw new DependencyUnavailableError('review store', 2, { cause: e });
-    }
+  private guard<T>(op: () => Promise<T>): Promise<T> {
+    return orUnavailable('review store', op);
   }
 }
 
