@@ -8,6 +8,7 @@ import { requireRole } from '../auth/principal.js';
 import { SCORER_VERSION, scoreResult } from '../confidence.js';
 import { isGatewayError, NotFoundError, type ProviderAttempt, RequestInProgressError } from '../errors.js';
 import type { Claim, IdempotencyLedger } from '../idempotency/ledger.js';
+import type { RequestContext } from '../requestContext.js';
 import { type OutboxRelay, outboxEntry } from '../review/outbox.js';
 import type { ProviderRouter, RoutedResult } from '../routing/router.js';
 import { buildPrompt, PROMPT_TEMPLATE_VERSION, type TaskName } from '../tasks.js';
@@ -52,8 +53,6 @@ export type InferenceServiceDeps = {
   /** Operational log for failures that must not change the answer (no clinical content). */
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
-
-export type RequestContext = { trace: string | null };
 
 export class InferenceService {
   private readonly now: () => Date;

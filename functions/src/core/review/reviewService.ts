@@ -11,6 +11,7 @@ import {
   UnprocessableError,
 } from '../errors.js';
 import { type InferenceRecord, toResource } from '../inference/inference.js';
+import type { RequestContext } from '../requestContext.js';
 import { type TaskName, taskOutputSchemas } from '../tasks.js';
 import { type OutboxEntry, type OutboxRelay, outboxEntry } from './outbox.js';
 import { chainHeadOf, eventFrame, type ReviewActor, reviewEventDraft } from './reviewAudit.js';
@@ -62,8 +63,6 @@ export type ReviewServiceDeps = {
   clock?: () => Date;
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
-
-export type RequestContext = { trace: string | null };
 
 /** The deadline check acts as the gateway itself. */
 const DEADLINE_ACTOR: ReviewActor = { subject: 'review-deadline-check', role: 'system' };
