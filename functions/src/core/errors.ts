@@ -64,14 +64,18 @@ export async function orUnavailable<T>(dependency: string, op: () => Promise<T>)
   }
 }
 
-export class ValidationError extends GatewayError {
-  readonly kind = 'validation';
+/** An error about the request's content that can name the fields at fault (`errors` in the problem). */
+abstract class FieldsError extends GatewayError {
   constructor(
     message: string,
     readonly errors: FieldProblem[] = [],
   ) {
     super(message);
   }
+}
+
+export class ValidationError extends FieldsError {
+  readonly kind = 'validation';
 }
 
 export class UnauthenticatedError extends GatewayError {
@@ -118,14 +122,8 @@ export class IdempotencyKeyReusedError extends GatewayError {
 }
 
 /** A well-formed request the domain cannot accept, e.g. an edited output that fails the task schema. */
-export class UnprocessableError extends GatewayError {
+export class UnprocessableError extends FieldsError {
   readonly kind = 'unprocessable';
-  constructor(
-    message: string,
-    readonly errors: FieldProblem[] = [],
-  ) {
-    super(message);
-  }
 }
 
 /** The resource is in a state that does not allow the action (e.g. a review claimed by someone else). */
