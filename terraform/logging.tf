@@ -73,3 +73,34 @@ resource "google_logging_metric" "audit_event" {
     (each.value.label) = each.value.label_extractor
   }
 }
+
+# An audit event the code could not write (the sink failed): the change it records stands and its chain head
+# is stored, so `npm run audit:completeness` finds the gap, but the trail has a hole until someone looks. The
+# code logs one operational line for each (core/audit/auditSink.ts: `event` = AUDIT_WRITE_FAILED, ERROR, ids
+# only); this counts those lines, by event type, for the alert in monitoring.tf. The line carries no audit
+# label, so it is in _Default too, where an operator finds its ids.
+locals {
+  audit_write_failed_filter = "resource.type=\"cloud_run_revision\" AND log_id(\"run.googleapis.com/stdout\") AND ${local.audit_services_filter} AND jsonPayload.event=\"audit_write_failed\""
+}
+
+resource "google_logging_metric" "audit_write_failed" {
+  project     = var.project_id
+  name        = "gateway/audit-write-failed"
+  description = "Audit events the gateway could not write to its audit sink (a hole in the audit trail), by event type."
+  filter      = local.audit_write_failed_filter
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "event_type"
+      value_type  = "STRING"
+      description = "The type of the audit event that was lost."
+    }
+  }
+
+  label_extractors = {
+    event_type = "EXTRACT(jsonPayload.eventType)"
+  }
+}

@@ -1,4 +1,4 @@
-# Alerts: a breaker opened, reviews overdue or piling up, dead letters, function error rate. Every policy
+# Alerts: a breaker opened, reviews overdue or piling up, dead letters, function error rate, audit events lost. Every policy
 # notifies the channels in var.alert_notification_channels plus one email channel per
 # var.alert_email_addresses.
 
@@ -22,7 +22,10 @@ locals {
 # metric is new (its triggers change), not on every apply.
 resource "time_sleep" "log_metrics_visible" {
   create_duration = "600s"
-  triggers        = { for key, metric in google_logging_metric.audit_event : key => metric.name }
+  triggers = merge(
+    { for key, metric in google_logging_metric.audit_event : key => metric.name },
+    { audit_write_failed = google_logging_metric.audit_write_failed.name },
+  )
 }
 
 resource "google_monitoring_alert_policy" "breaker_opened" {
@@ -150,6 +153,38 @@ resource "google_monitoring_alert_policy" "dead_letters" {
   documentation {
     mime_type = "text/markdown"
     content   = "A review request failed every delivery to review-intake and is held in the dead-letter subscription: a pending inference has no review item. Fix the cause (review-intake logs), then replay (docs/deployment.md, \"Dead letters\"). Dead letters are deleted after 31 days."
+  }
+}
+
+resource "google_monitoring_alert_policy" "audit_write_failed" {
+  project               = var.project_id
+  display_name          = "Gateway: audit events not written"
+  combiner              = "OR"
+  notification_channels = local.notification_channels
+  severity              = "CRITICAL"
+
+  conditions {
+    display_name = "audit sink write failures"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${time_sleep.log_metrics_visible.triggers["audit_write_failed"]}\" AND resource.type=\"cloud_run_revision\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.event_type"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The gateway could not write audit events: the decisions they record stand, but the audit trail has a hole (a compliance incident). Find the lines with `jsonPayload.event=\"audit_write_failed\"` in the functions' logs (event ids and types, the error's name), fix the cause, then run `npm run audit:completeness` over the period. See docs/security.md, \"When an audit event cannot be written\"."
   }
 }
 

@@ -9,7 +9,7 @@ import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
 import {
   DependencyUnavailableError,
-  isRequestInProgressError,
+  isGatewayError,
   LeaseLostError,
 } from '../../functions/src/core/errors.js';
 import { IdempotencyLedger } from '../../functions/src/core/idempotency/ledger.js';
@@ -292,7 +292,7 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
         throw new LeaseLostError();
       },
     }));
-    await assert.rejects(create(randomUUID()), (e) => isRequestInProgressError(e));
+    await assert.rejects(create(randomUUID()), (e) => isGatewayError(e, 'in_progress'));
     assert.equal(events.length, 1);
     assert.equal(events[0]!.eventType, 'inference.failed');
     assert.equal(events[0]!.decision?.failureReason, 'lease_lost');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { FirestoreInferenceStore } from '../../functions/src/adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
-import { isLeaseLostError } from '../../functions/src/core/errors.js';
+import { isGatewayError } from '../../functions/src/core/errors.js';
 import { IdempotencyLedger, ledgerRecordId } from '../../functions/src/core/idempotency/ledger.js';
 import { requestFingerprint } from '../../functions/src/http/inferenceApi.js';
 import {
@@ -245,7 +245,7 @@ describe('idempotency leases and expiry (Firestore emulator, injected clock)', (
         inference: { ...(await store.getInference(after.body.id))!, id: stale.claim.inferenceId },
         reviewRequest: null,
       }),
-      (e) => isLeaseLostError(e),
+      (e) => isGatewayError(e, 'lease_lost'),
     );
     assert.equal(await store.getInference(stale.claim.inferenceId), null);
     const replay = await post(key);

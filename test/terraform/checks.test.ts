@@ -266,6 +266,34 @@ const GATEWAY_MUTATIONS: Record<keyof typeof gatewayChecks, Mutation[]> = {
       edits: [{ file: 'monitoring.tf', from: 'threshold_value = 86400', to: 'threshold_value = 604800' }],
     },
   ],
+  auditWriteFailuresAlerted: [
+    {
+      name: 'a metric counting another event name',
+      edits: [
+        {
+          file: 'logging.tf',
+          from: 'jsonPayload.event=\\"audit_write_failed\\"',
+          to: 'jsonPayload.event=\\"audit_write_failure\\"',
+        },
+      ],
+    },
+    {
+      name: 'the metric split by a field the line does not have',
+      edits: [
+        { file: 'logging.tf', from: 'EXTRACT(jsonPayload.eventType)', to: 'EXTRACT(jsonPayload.event_type)' },
+      ],
+    },
+    {
+      name: 'the alert reading another metric',
+      edits: [
+        {
+          file: 'monitoring.tf',
+          from: 'triggers["audit_write_failed"]',
+          to: 'triggers["breaker_opened"]',
+        },
+      ],
+    },
+  ],
   auditTableSchemaOwnedBySink: [
     {
       name: 'Terraform owning the schema',

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { LoggingAuditSink } from '../../functions/src/adapters/audit/loggingAuditSink.js';
 import { createLogger } from '../../functions/src/adapters/logging/structuredLog.js';
+import { writeAuditEvent } from '../../functions/src/core/audit/auditSink.js';
 import { DEV_CHAIN_KEY, sealStandalone } from '../../functions/src/core/audit/chain.js';
 import {
   AUDIT_SCHEMA_VERSION,
@@ -16,7 +17,7 @@ import {
   type AuditEventType,
   auditEventTypes,
 } from '../../functions/src/core/audit/events.js';
-import { type LogEntry, logEntryFromStdout, matchesLoggingFilter } from './loggingFilter.js';
+import { fieldOf, type LogEntry, logEntryFromStdout, matchesLoggingFilter } from './loggingFilter.js';
 import { schemaProblems } from './providerSchema.js';
 import {
   type Body,
@@ -111,6 +112,19 @@ export async function entryOf(event: AuditEvent, serviceName: string): Promise<L
 export function operationalEntry(serviceName: string): LogEntry {
   const lines: string[] = [];
   createLogger('gateway', (line) => lines.push(line)).info('audit inference.completed', { eventType: 'x' });
+  return logEntryFromStdout(lines[0]!, PROJECT, serviceName);
+}
+
+/**
+ * The LogEntry of the line the gateway writes when an audit event cannot be written: the code's own helper
+ * (writeAuditEvent) with a failing sink, reported through the gateway's logger at ERROR, as gateway.ts does.
+ */
+export async function lostAuditEventEntry(eventType: AuditEventType, serviceName: string): Promise<LogEntry> {
+  const lines: string[] = [];
+  const logger = createLogger('gateway', (line) => lines.push(line));
+  const failing = { write: () => Promise.reject(new Error('sink down')) };
+  await writeAuditEvent(failing, auditEvent(eventType), (message, fields) => logger.error(message, fields));
+  assert.equal(lines.length, 1);
   return logEntryFromStdout(lines[0]!, PROJECT, serviceName);
 }
 
@@ -504,6 +518,43 @@ export const gatewayChecks = {
       .map((c) => block(c, 'condition_threshold'))
       .find((c) => String(c.filter).includes('oldest_unacked_message_age'));
     assert.ok(threshold && Number(threshold.threshold_value) <= 86_400);
+  },
+
+  /**
+   * Every audit event the code could not write is counted, from the very line the code logs for it (of any
+   * of our functions, any event type), and nothing else is; an alert reads that count.
+   */
+  async auditWriteFailuresAlerted(tf) {
+    const metric = resource(tf, 'google_logging_metric.audit_write_failed');
+    const filter = expressionOf(metric.filter)
+      ? String(evaluateReference(tf, expressionOf(metric.filter)!))
+      : String(metric.filter);
+    for (const service of FUNCTION_NAMES) {
+      for (const type of auditEventTypes) {
+        const entry = await lostAuditEventEntry(type, service);
+        assert.ok(matchesLoggingFilter(filter, entry), `misses a lost ${type} of ${service}`);
+        const extractor = (metric.label_extractors as Record<string, string> | undefined)?.event_type;
+        const extracted = /^EXTRACT\(([\w.]+)\)$/.exec(extractor ?? '');
+        assert.ok(extracted, 'the metric is split by event type');
+        assert.equal(fieldOf(entry, extracted[1]!.split('.')), type);
+        assert.equal(matchesLoggingFilter(filter, await entryOf(auditEvent(type), service)), false);
+      }
+    }
+    assert.equal(matchesLoggingFilter(filter, operationalEntry('inference-api')), false);
+    assert.equal(
+      matchesLoggingFilter(filter, await lostAuditEventEntry('inference.completed', 'elsewhere')),
+      false,
+    );
+    const policy = resource(tf, 'google_monitoring_alert_policy.audit_write_failed');
+    const [condition] = (policy.conditions as Body[]).map((c) => block(c, 'condition_threshold'));
+    assert.match(
+      String(condition?.filter),
+      /logging\.googleapis\.com\/user\/\$\{time_sleep\.log_metrics_visible\.triggers\["audit_write_failed"\]\}/,
+    );
+    const triggers = String(resource(tf, 'time_sleep.log_metrics_visible').triggers);
+    assert.match(triggers, /audit_write_failed = google_logging_metric\.audit_write_failed\.name/);
+    assert.equal(condition?.threshold_value, 0, 'one lost event alerts');
+    assert.equal(policy.notification_channels, '${local.notification_channels}');
   },
 
   /** The sink owns the table's columns once it exists. */

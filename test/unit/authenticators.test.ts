@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { createSign, generateKeyPairSync } from 'node:crypto';
 import { DevAuthenticator } from '../../functions/src/adapters/auth/devAuthenticator.js';
 import { GoogleIdTokenAuthenticator } from '../../functions/src/adapters/auth/googleIdTokenAuthenticator.js';
-import { isForbiddenError, isUnauthenticatedError } from '../../functions/src/core/errors.js';
+import { isGatewayError } from '../../functions/src/core/errors.js';
+
+const forbidden = (e: unknown) => isGatewayError(e, 'forbidden');
+const unauthenticated = (e: unknown) => isGatewayError(e, 'unauthenticated');
 
 /** Signs an RS256 JWT with a local key, the way Google signs ID tokens. */
 function signJwt(privateKey: string, kid: string, claims: Record<string, unknown>): string {
@@ -36,7 +39,7 @@ describe('DevAuthenticator', () => {
     'Bearer dev:ac me:clinician:alice',
   ]) {
     it(`refuses ${JSON.stringify(header)}`, async () => {
-      await assert.rejects(auth.authenticate(header), isUnauthenticatedError);
+      await assert.rejects(auth.authenticate(header), unauthenticated);
     });
   }
 });
@@ -76,32 +79,32 @@ describe('GoogleIdTokenAuthenticator (locally signed tokens)', () => {
   });
 
   it('refuses a token signed by another key', async () => {
-    await assert.rejects(auth.authenticate(bearer(signJwt(other, 'k1', claims))), isUnauthenticatedError);
+    await assert.rejects(auth.authenticate(bearer(signJwt(other, 'k1', claims))), unauthenticated);
   });
 
   it('refuses an expired token', async () => {
     const expired = { ...claims, iat: now - 7200, exp: now - 3600 };
-    await assert.rejects(auth.authenticate(bearer(signJwt(priv, 'k1', expired))), isUnauthenticatedError);
+    await assert.rejects(auth.authenticate(bearer(signJwt(priv, 'k1', expired))), unauthenticated);
   });
 
   it('refuses another audience', async () => {
     const token = signJwt(priv, 'k1', { ...claims, aud: 'https://elsewhere.example' });
-    await assert.rejects(auth.authenticate(bearer(token)), isUnauthenticatedError);
+    await assert.rejects(auth.authenticate(bearer(token)), unauthenticated);
   });
 
   it('refuses another issuer', async () => {
     const token = signJwt(priv, 'k1', { ...claims, iss: 'https://evil.example' });
-    await assert.rejects(auth.authenticate(bearer(token)), isUnauthenticatedError);
+    await assert.rejects(auth.authenticate(bearer(token)), unauthenticated);
   });
 
   it('refuses an unverified email', async () => {
     const token = signJwt(priv, 'k1', { ...claims, email_verified: false });
-    await assert.rejects(auth.authenticate(bearer(token)), isUnauthenticatedError);
+    await assert.rejects(auth.authenticate(bearer(token)), unauthenticated);
   });
 
   it('answers forbidden for a verified identity the directory does not know', async () => {
     const token = signJwt(priv, 'k1', { ...claims, email: 'stranger@hospital.example' });
-    await assert.rejects(auth.authenticate(bearer(token)), isForbiddenError);
+    await assert.rejects(auth.authenticate(bearer(token)), forbidden);
   });
 
   it('matches a directory entry written in any case (emails are case-insensitive)', async () => {
@@ -121,6 +124,6 @@ describe('GoogleIdTokenAuthenticator (locally signed tokens)', () => {
   });
 
   it('refuses garbage', async () => {
-    await assert.rejects(auth.authenticate('Bearer not.a.jwt'), isUnauthenticatedError);
+    await assert.rejects(auth.authenticate('Bearer not.a.jwt'), unauthenticated);
   });
 });

@@ -4,7 +4,10 @@ import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
 import type { BreakerRecord, BreakerSettings } from '../../functions/src/core/breakers/breakerState.js';
 import type { BreakerStore, BucketIncrement } from '../../functions/src/core/breakers/breakerStore.js';
-import { SharedBreakerBoard } from '../../functions/src/core/breakers/sharedBreakerBoard.js';
+import {
+  SharedBreakerBoard,
+  type SharedBreakerBoardDeps,
+} from '../../functions/src/core/breakers/sharedBreakerBoard.js';
 import { oldestBucketStart } from '../../functions/src/core/breakers/slidingWindow.js';
 import type { CallOutcome } from '../../functions/src/core/routing/router.js';
 
@@ -96,7 +99,7 @@ function random(seed: number): () => number {
 type Instance = {
   board: SharedBreakerBoard;
   audit: AuditEvent[];
-  logs: { message: string; fields: Record<string, unknown> }[];
+  logs: { severity: string; message: string; fields: Record<string, unknown> }[];
 };
 
 function instances(
@@ -104,7 +107,7 @@ function instances(
   store: BreakerStore,
   clock: { now: number },
   settings: BreakerSettings = defaults,
-  extra: { storeDeadlineMs?: number } = {},
+  extra: Partial<Pick<SharedBreakerBoardDeps, 'storeDeadlineMs' | 'audit'>> = {},
 ): Instance[] {
   return Array.from({ length: n }, (_, i) => {
     const audit: AuditEvent[] = [];
@@ -119,7 +122,7 @@ function instances(
       audit: { write: async (e) => void audit.push(e) },
       chainKey: DEV_CHAIN_KEY,
       gatewayVersion: 'test',
-      log: (_severity, message, fields) => void logs.push({ message, fields }),
+      log: (severity, message, fields) => void logs.push({ severity, message, fields }),
       clock: () => clock.now,
       ...extra,
     });
@@ -213,6 +216,25 @@ describe('shared breaker board: the trip rule at clinic and at fleet scale (simu
     // 500/s for 180 s, less the 30 s while open.
     assert.ok(run.calls >= 74_000, `${run.calls} calls made`);
     assert.deepEqual(transitions(group), ['closed→open', 'half_open→closed', 'open→half_open']);
+  });
+});
+
+describe('shared breaker board: with the audit sink failing', () => {
+  it('still opens, and logs the lost breaker.opened event at ERROR as a countable line', async () => {
+    const clock = { now: T0 };
+    const failing = { write: () => Promise.reject(new Error('sink down')) };
+    const group = instances(1, memoryStore().store, clock, defaults, { audit: failing });
+    const run = await simulate(group, clock, {
+      perSecond: 1,
+      seconds: 60,
+      fails: () => true,
+      stopWhenOpen: true,
+    });
+    assert.notEqual(run.firstRefusedAt, null);
+    const lost = group[0]!.logs.filter((l) => l.fields.event === 'audit_write_failed');
+    assert.equal(lost.length, 1);
+    assert.equal(lost[0]!.severity, 'ERROR');
+    assert.equal(lost[0]!.fields.eventType, 'breaker.opened');
   });
 });
 

@@ -5,7 +5,7 @@ import {
   type CreateTaskRequest,
 } from '../../functions/src/adapters/tasks/cloudTasksScheduler.js';
 import { StandardWebhookSender } from '../../functions/src/adapters/webhooks/standardWebhookSender.js';
-import { isDependencyUnavailableError, isUnprocessableError } from '../../functions/src/core/errors.js';
+import { isGatewayError } from '../../functions/src/core/errors.js';
 import type { InferenceRecord } from '../../functions/src/core/inference/inference.js';
 import {
   CallbackDelivery,
@@ -45,7 +45,10 @@ describe('callback origins (per-tenant allowlist)', () => {
   ] as const) {
     it(`refuses ${why} with 422`, () => {
       assert.equal(origins.allows(tenant, url), false);
-      assert.throws(() => origins.normalise(tenant, url), isUnprocessableError);
+      assert.throws(
+        () => origins.normalise(tenant, url),
+        (e: unknown) => isGatewayError(e, 'unprocessable'),
+      );
     });
   }
 });
@@ -169,7 +172,9 @@ describe('callback delivery (review jobs)', () => {
   for (const status of [301, 400, 500, 503]) {
     it(`a receiver answering ${status} is retried (503 to Cloud Tasks)`, async () => {
       const { callbacks } = delivery(inference('https://ehr.st-marys.example/hooks'), status);
-      await assert.rejects(callbacks.deliver('rev_AbC'), isDependencyUnavailableError);
+      await assert.rejects(callbacks.deliver('rev_AbC'), (e: unknown) =>
+        isGatewayError(e, 'dependency_unavailable'),
+      );
     });
   }
 
@@ -189,7 +194,7 @@ describe('callback delivery (review jobs)', () => {
           id: 'msg_x',
           body: '{}',
         }),
-        isDependencyUnavailableError,
+        (e: unknown) => isGatewayError(e, 'dependency_unavailable'),
       );
       assert.equal(fetched, 0);
     } finally {

@@ -4,7 +4,7 @@ import {
   CloudTasksScheduler,
   type CreateTaskRequest,
 } from '../../functions/src/adapters/tasks/cloudTasksScheduler.js';
-import { isDependencyUnavailableError } from '../../functions/src/core/errors.js';
+import { isGatewayError } from '../../functions/src/core/errors.js';
 import type { TaskRequest } from '../../functions/src/core/scheduling/taskScheduler.js';
 
 /** Records every CreateTask request; answers with `outcome`. */
@@ -102,7 +102,7 @@ describe('CloudTasksScheduler', () => {
       throw Object.assign(new Error('14 UNAVAILABLE: connection reset'), { code: 14 });
     });
     await assert.rejects(new CloudTasksScheduler(client, settings).schedule(deadlineTask), (e: unknown) => {
-      assert.ok(isDependencyUnavailableError(e));
+      assert.ok(isGatewayError(e, 'dependency_unavailable'));
       assert.doesNotMatch(e.message, /UNAVAILABLE|reset/);
       return true;
     });

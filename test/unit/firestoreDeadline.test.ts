@@ -4,7 +4,7 @@ import {
   FirestoreStalledError,
   withDeadline,
 } from '../../functions/src/adapters/firestore/firestoreClient.js';
-import { isDependencyUnavailableError } from '../../functions/src/core/errors.js';
+import { isGatewayError } from '../../functions/src/core/errors.js';
 
 describe('withDeadline (Firestore calls on the request path)', () => {
   it('answers a stalled call with a retryable error at the deadline', async () => {
@@ -12,7 +12,7 @@ describe('withDeadline (Firestore calls on the request path)', () => {
     await withDeadline(db, async () => 'warm', 10, 'store');
     await assert.rejects(
       withDeadline(db, () => new Promise<never>(() => undefined), 10, 'store'),
-      (e: unknown) => isDependencyUnavailableError(e) && e.retryAfterSeconds > 0,
+      (e: unknown) => isGatewayError(e, 'dependency_unavailable') && e.retryAfterSeconds > 0,
     );
   });
 
@@ -34,7 +34,7 @@ describe('withDeadline (Firestore calls on the request path)', () => {
         10,
         'store',
       ),
-      (e: unknown) => isDependencyUnavailableError(e) && e.cause instanceof FirestoreStalledError,
+      (e: unknown) => isGatewayError(e, 'dependency_unavailable') && e.cause instanceof FirestoreStalledError,
     );
     assert.equal(called, false, 'no call is made while 100 are unanswered');
     for (const resolve of wake) resolve();

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { createSign, generateKeyPairSync } from 'node:crypto';
 import { IapJwtAuthenticator } from '../../functions/src/adapters/auth/iapJwtAuthenticator.js';
-import {
-  isDependencyUnavailableError,
-  isForbiddenError,
-  isUnauthenticatedError,
-} from '../../functions/src/core/errors.js';
+import { isGatewayError } from '../../functions/src/core/errors.js';
+
+const forbidden = (e: unknown) => isGatewayError(e, 'forbidden');
+const unauthenticated = (e: unknown) => isGatewayError(e, 'unauthenticated');
+const unavailable = (e: unknown) => isGatewayError(e, 'dependency_unavailable');
 
 /** Signs an ES256 JWT with a local P-256 key, the way Identity-Aware Proxy signs its header. */
 function signEs256(privateKey: string, kid: string, claims: Record<string, unknown>): string {
@@ -60,7 +60,7 @@ describe('IapJwtAuthenticator (locally signed ES256 assertions)', () => {
     });
     const token = signEs256(k1.priv, 'k1', { ...claims, aud: runAudience });
     assert.equal((await run.authenticate(token)).tenant, 'acme');
-    await assert.rejects(run.authenticate(signEs256(k1.priv, 'k1', claims)), isUnauthenticatedError);
+    await assert.rejects(run.authenticate(signEs256(k1.priv, 'k1', claims)), unauthenticated);
   });
 
   const refused: [string, () => string][] = [
@@ -82,17 +82,17 @@ describe('IapJwtAuthenticator (locally signed ES256 assertions)', () => {
   ];
   for (const [what, token] of refused) {
     it(`refuses ${what}`, async () => {
-      await assert.rejects(auth.authenticate(token()), isUnauthenticatedError);
+      await assert.rejects(auth.authenticate(token()), unauthenticated);
     });
   }
 
   it('refuses a missing header', async () => {
-    await assert.rejects(auth.authenticate(undefined), isUnauthenticatedError);
+    await assert.rejects(auth.authenticate(undefined), unauthenticated);
   });
 
   it('answers forbidden for a signed-in identity the directory does not know', async () => {
     const token = signEs256(k1.priv, 'k1', { ...claims, email: 'stranger@hospital.example' });
-    await assert.rejects(auth.authenticate(token), isForbiddenError);
+    await assert.rejects(auth.authenticate(token), forbidden);
   });
 
   it('treats unreachable IAP keys as a dependency failure, not a bad token', async () => {
@@ -103,7 +103,7 @@ describe('IapJwtAuthenticator (locally signed ES256 assertions)', () => {
         throw new Error('connect ECONNREFUSED');
       },
     });
-    await assert.rejects(down.authenticate(signEs256(k1.priv, 'k1', claims)), isDependencyUnavailableError);
+    await assert.rejects(down.authenticate(signEs256(k1.priv, 'k1', claims)), unavailable);
   });
 
   it('keeps the keys for an hour, and fetches them again for a new key id at most once a minute', async () => {
@@ -126,7 +126,7 @@ describe('IapJwtAuthenticator (locally signed ES256 assertions)', () => {
     // IAP rotates to k2: within the minute the old keys stand, after it they are fetched again.
     keys = { k1: k1.pub, k2: k2.pub };
     clock = 30_000;
-    await assert.rejects(rotating.authenticate(signEs256(k2.priv, 'k2', claims)), isUnauthenticatedError);
+    await assert.rejects(rotating.authenticate(signEs256(k2.priv, 'k2', claims)), unauthenticated);
     assert.equal(fetches, 1);
     clock = 61_000;
     assert.equal((await rotating.authenticate(signEs256(k2.priv, 'k2', claims))).tenant, 'acme');

@@ -11,7 +11,7 @@ import {
   MessageContractError,
   PubSubReviewPublisher,
 } from '../../functions/src/adapters/pubsub/pubSubReviewPublisher.js';
-import { isDependencyUnavailableError } from '../../functions/src/core/errors.js';
+import { isGatewayError } from '../../functions/src/core/errors.js';
 import { contractOf, messageContracts } from '../../functions/src/core/review/messageContracts.js';
 import type { ReviewEventMessage } from '../../functions/src/core/review/reviewEvents.js';
 
@@ -213,7 +213,9 @@ describe('message contracts: Pub/Sub schemas and the AsyncAPI document', () => {
     it('resumes the ordering key after a failed publish, so the outbox can publish it again', async () => {
       const { publisher, resumed, failNext } = publisherWithFakeTopics();
       failNext();
-      await assert.rejects(publisher.publishEvent(decided()), isDependencyUnavailableError);
+      await assert.rejects(publisher.publishEvent(decided()), (e: unknown) =>
+        isGatewayError(e, 'dependency_unavailable'),
+      );
       assert.deepEqual(resumed, ['rev_01JDZ8X3K6Q2']);
     });
   });

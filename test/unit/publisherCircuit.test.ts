@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { isDependencyUnavailableError } from '../../functions/src/core/errors.js';
+import { isGatewayError } from '../../functions/src/core/errors.js';
 import { PublisherCircuit } from '../../functions/src/core/review/publisherCircuit.js';
 import type { ReviewPublisher } from '../../functions/src/core/review/reviewPublisher.js';
 
@@ -38,7 +38,9 @@ describe('PublisherCircuit', () => {
     assert.equal(circuit.state, 'closed');
     await assert.rejects(circuit.requestReview(message, { task: 'x' }));
     assert.equal(circuit.state, 'open');
-    await assert.rejects(circuit.requestReview(message, { task: 'x' }), isDependencyUnavailableError);
+    await assert.rejects(circuit.requestReview(message, { task: 'x' }), (e: unknown) =>
+      isGatewayError(e, 'dependency_unavailable'),
+    );
     assert.equal(state.calls, 2);
   });
 

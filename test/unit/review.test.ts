@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import {
-  DependencyUnavailableError,
-  isDependencyUnavailableError,
-  isValidationError,
-} from '../../functions/src/core/errors.js';
+import { DependencyUnavailableError, isGatewayError } from '../../functions/src/core/errors.js';
 import { backoffDelayMs, withTimeout } from '../../functions/src/core/retry.js';
 import {
   effectiveState,
@@ -103,7 +99,7 @@ describe('retry timing', () => {
     });
     await assert.rejects(
       withTimeout(slow, 5, () => new DependencyUnavailableError('Pub/Sub')),
-      isDependencyUnavailableError,
+      (e: unknown) => isGatewayError(e, 'dependency_unavailable'),
     );
     fail(new Error('late failure'));
     assert.equal(await withTimeout(Promise.resolve(7), 1_000, () => new Error('unused')), 7);
@@ -152,7 +148,10 @@ describe('parseReviewRequestEvent', () => {
   ];
   for (const [what, e] of invalid) {
     it(`refuses ${what} as permanently invalid`, () => {
-      assert.throws(() => parseReviewRequestEvent(e), isValidationError);
+      assert.throws(
+        () => parseReviewRequestEvent(e),
+        (e: unknown) => isGatewayError(e, 'validation'),
+      );
     });
   }
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { AuditTrail } from '../../functions/src/core/audit/auditTrail.js';
 import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
-import { isUnprocessableError } from '../../functions/src/core/errors.js';
+import { isGatewayError } from '../../functions/src/core/errors.js';
 import type { InferenceRecord } from '../../functions/src/core/inference/inference.js';
 import type { OutboxEntry, OutboxRelay } from '../../functions/src/core/review/outbox.js';
 import { reviewEventMessageSchema } from '../../functions/src/core/review/reviewEvents.js';
@@ -159,7 +159,7 @@ describe('ReviewService decisions on an output that failed the task schema', () 
     await assert.rejects(
       service.decide(reviewer, 'rev_x', { action: 'approve' }, { trace: null }),
       (e: unknown) => {
-        assert.ok(isUnprocessableError(e));
+        assert.ok(isGatewayError(e, 'unprocessable'));
         assert.deepEqual(
           e.errors.map((p) => p.path),
           ['proposal.codes.0.code'],

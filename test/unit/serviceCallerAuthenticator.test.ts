@@ -5,7 +5,10 @@ import {
   devOidcToken,
   GoogleServiceCallerVerifier,
 } from '../../functions/src/adapters/auth/serviceCallerAuthenticator.js';
-import { isForbiddenError, isUnauthenticatedError } from '../../functions/src/core/errors.js';
+import { isGatewayError } from '../../functions/src/core/errors.js';
+
+const forbidden = (e: unknown) => isGatewayError(e, 'forbidden');
+const unauthenticated = (e: unknown) => isGatewayError(e, 'unauthenticated');
 
 function signJwt(privateKey: string, kid: string, claims: Record<string, unknown>): string {
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -45,18 +48,15 @@ describe('GoogleServiceCallerVerifier (locally signed OIDC tokens)', () => {
   });
 
   it('refuses a token for another audience, an expired one, and none at all (401)', async () => {
-    await assert.rejects(
-      verifier.verify(bearer({ ...claims, aud: 'https://elsewhere' })),
-      isUnauthenticatedError,
-    );
-    await assert.rejects(verifier.verify(bearer({ ...claims, exp: now - 3_600 })), isUnauthenticatedError);
-    await assert.rejects(verifier.verify(undefined), isUnauthenticatedError);
+    await assert.rejects(verifier.verify(bearer({ ...claims, aud: 'https://elsewhere' })), unauthenticated);
+    await assert.rejects(verifier.verify(bearer({ ...claims, exp: now - 3_600 })), unauthenticated);
+    await assert.rejects(verifier.verify(undefined), unauthenticated);
   });
 
   it('refuses a valid token of any other identity (403)', async () => {
     await assert.rejects(
       verifier.verify(bearer({ ...claims, email: 'someone@clinical-prod.iam.gserviceaccount.com' })),
-      isForbiddenError,
+      forbidden,
     );
   });
 });
@@ -71,8 +71,8 @@ describe('DevServiceCallerVerifier', () => {
   });
 
   it('refuses other identities and other token shapes', async () => {
-    await assert.rejects(verifier.verify(`Bearer ${devOidcToken('mallory@local.test')}`), isForbiddenError);
-    await assert.rejects(verifier.verify('Bearer dev:acme:admin:alice'), isUnauthenticatedError);
-    await assert.rejects(verifier.verify('Bearer dev-oidc:'), isUnauthenticatedError);
+    await assert.rejects(verifier.verify(`Bearer ${devOidcToken('mallory@local.test')}`), forbidden);
+    await assert.rejects(verifier.verify('Bearer dev:acme:admin:alice'), unauthenticated);
+    await assert.rejects(verifier.verify('Bearer dev-oidc:'), unauthenticated);
   });
 });

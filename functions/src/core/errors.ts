@@ -1,9 +1,10 @@
 /**
  * The gateway's one family of typed errors. Core code throws these; `http/problem.ts` is the one place that
- * maps them to HTTP statuses. Messages are safe to show a caller: never clinical text, never a provider's
- * raw error, never a raw idempotency key.
+ * maps them to HTTP answers, with a table keyed by `ErrorKind` that must name every kind. Messages are safe
+ * to show a caller: never clinical text, never a provider's raw error, never a raw idempotency key.
  */
 
+import type { BreakerStateKind } from './breakers/breakerState.js';
 import type { InputRefusal } from './providers/provider.js';
 
 export type FieldProblem = { path: string; message: string };
@@ -12,14 +13,59 @@ const brand = Symbol.for('clinical-gateway.error');
 
 export abstract class GatewayError extends Error {
   readonly [brand] = true;
-  abstract readonly kind: string;
+  abstract readonly kind: ErrorKind;
 }
 
-export const isGatewayError = (e: unknown): e is GatewayError =>
-  typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[brand] === true;
+/** Every concrete error; a class left out of this union cannot compile (its `kind` is no `ErrorKind`). */
+export type KnownGatewayError =
+  | ValidationError
+  | UnauthenticatedError
+  | ForbiddenError
+  | NotFoundError
+  | MethodNotAllowedError
+  | PayloadTooLargeError
+  | UnsupportedMediaTypeError
+  | RequestInProgressError
+  | IdempotencyKeyReusedError
+  | UnprocessableError
+  | StateConflictError
+  | ProvidersUnavailableError
+  | InputRefusedError
+  | DependencyUnavailableError
+  | OverloadedError
+  | LeaseLostError;
+export type ErrorKind = KnownGatewayError['kind'];
+export type GatewayErrorOf<K extends ErrorKind> = Extract<KnownGatewayError, { kind: K }>;
 
-export class ValidationError extends GatewayError {
-  readonly kind = 'validation';
+/**
+ * The one guard: whether `e` is one of ours (branded, so it survives a second copy of this module), and
+ * with `kind`, whether it is of that kind.
+ */
+export function isGatewayError(e: unknown): e is KnownGatewayError;
+export function isGatewayError<K extends ErrorKind>(e: unknown, kind: K): e is GatewayErrorOf<K>;
+export function isGatewayError(e: unknown, kind?: ErrorKind): boolean {
+  if (typeof e !== 'object' || e === null || (e as Record<symbol, unknown>)[brand] !== true) return false;
+  return kind === undefined || (e as GatewayError).kind === kind;
+}
+
+/**
+ * A failure of a dependency (a store, a queue, a key server) as the one retryable error; the gateway's own
+ * errors, which a store may pass through (a rule that refused inside a transaction), stay as they are.
+ */
+export const asDependencyFailure = (dependency: string, e: unknown): KnownGatewayError =>
+  isGatewayError(e) ? e : new DependencyUnavailableError(dependency, undefined, { cause: e });
+
+/** Runs `op`; a failure becomes `asDependencyFailure(dependency, …)`. */
+export async function orUnavailable<T>(dependency: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw asDependencyFailure(dependency, e);
+  }
+}
+
+/** An error about the request's content that can name the fields at fault (`errors` in the problem). */
+abstract class FieldsError extends GatewayError {
   constructor(
     message: string,
     readonly errors: FieldProblem[] = [],
@@ -27,26 +73,22 @@ export class ValidationError extends GatewayError {
     super(message);
   }
 }
-export const isValidationError = (e: unknown): e is ValidationError =>
-  isGatewayError(e) && e.kind === 'validation';
+
+export class ValidationError extends FieldsError {
+  readonly kind = 'validation';
+}
 
 export class UnauthenticatedError extends GatewayError {
   readonly kind = 'unauthenticated';
 }
-export const isUnauthenticatedError = (e: unknown): e is UnauthenticatedError =>
-  isGatewayError(e) && e.kind === 'unauthenticated';
 
 export class ForbiddenError extends GatewayError {
   readonly kind = 'forbidden';
 }
-export const isForbiddenError = (e: unknown): e is ForbiddenError =>
-  isGatewayError(e) && e.kind === 'forbidden';
 
 export class NotFoundError extends GatewayError {
   readonly kind = 'not_found';
 }
-export const isNotFoundError = (e: unknown): e is NotFoundError =>
-  isGatewayError(e) && e.kind === 'not_found';
 
 export class MethodNotAllowedError extends GatewayError {
   readonly kind = 'method_not_allowed';
@@ -54,20 +96,14 @@ export class MethodNotAllowedError extends GatewayError {
     super(`this resource supports ${allow.join(', ')}`);
   }
 }
-export const isMethodNotAllowedError = (e: unknown): e is MethodNotAllowedError =>
-  isGatewayError(e) && e.kind === 'method_not_allowed';
 
 export class PayloadTooLargeError extends GatewayError {
   readonly kind = 'payload_too_large';
 }
-export const isPayloadTooLargeError = (e: unknown): e is PayloadTooLargeError =>
-  isGatewayError(e) && e.kind === 'payload_too_large';
 
 export class UnsupportedMediaTypeError extends GatewayError {
   readonly kind = 'unsupported_media_type';
 }
-export const isUnsupportedMediaTypeError = (e: unknown): e is UnsupportedMediaTypeError =>
-  isGatewayError(e) && e.kind === 'unsupported_media_type';
 
 /** Another request with the same idempotency key holds a live claim. */
 export class RequestInProgressError extends GatewayError {
@@ -76,8 +112,6 @@ export class RequestInProgressError extends GatewayError {
     super('a request with this Idempotency-Key is still in progress; retry after the indicated delay');
   }
 }
-export const isRequestInProgressError = (e: unknown): e is RequestInProgressError =>
-  isGatewayError(e) && e.kind === 'in_progress';
 
 /** The key was used before with a different request. */
 export class IdempotencyKeyReusedError extends GatewayError {
@@ -86,28 +120,16 @@ export class IdempotencyKeyReusedError extends GatewayError {
     super('this Idempotency-Key was already used with a different request; use a new key');
   }
 }
-export const isIdempotencyKeyReusedError = (e: unknown): e is IdempotencyKeyReusedError =>
-  isGatewayError(e) && e.kind === 'key_reused';
 
 /** A well-formed request the domain cannot accept, e.g. an edited output that fails the task schema. */
-export class UnprocessableError extends GatewayError {
+export class UnprocessableError extends FieldsError {
   readonly kind = 'unprocessable';
-  constructor(
-    message: string,
-    readonly errors: FieldProblem[] = [],
-  ) {
-    super(message);
-  }
 }
-export const isUnprocessableError = (e: unknown): e is UnprocessableError =>
-  isGatewayError(e) && e.kind === 'unprocessable';
 
 /** The resource is in a state that does not allow the action (e.g. a review claimed by someone else). */
 export class StateConflictError extends GatewayError {
   readonly kind = 'state_conflict';
 }
-export const isStateConflictError = (e: unknown): e is StateConflictError =>
-  isGatewayError(e) && e.kind === 'state_conflict';
 
 /** Every provider in the task's chain is open or failing. Retryable. */
 export class ProvidersUnavailableError extends GatewayError {
@@ -119,8 +141,6 @@ export class ProvidersUnavailableError extends GatewayError {
     super('no AI provider is available for this task right now; retry after the indicated delay');
   }
 }
-export const isProvidersUnavailableError = (e: unknown): e is ProvidersUnavailableError =>
-  isGatewayError(e) && e.kind === 'providers_unavailable';
 
 const refusalWords: Record<InputRefusal, string> = {
   too_large: 'the input is too long for the model',
@@ -147,8 +167,6 @@ export class InputRefusedError extends GatewayError {
     );
   }
 }
-export const isInputRefusedError = (e: unknown): e is InputRefusedError =>
-  isGatewayError(e) && e.kind === 'input_refused';
 
 /** A dependency of ours (Firestore, Pub/Sub) failed or timed out. Retryable. */
 export class DependencyUnavailableError extends GatewayError {
@@ -164,8 +182,6 @@ export class DependencyUnavailableError extends GatewayError {
     );
   }
 }
-export const isDependencyUnavailableError = (e: unknown): e is DependencyUnavailableError =>
-  isGatewayError(e) && e.kind === 'dependency_unavailable';
 
 /**
  * This instance is over its capacity (requests in flight at the configured concurrency, or its event loop
@@ -178,8 +194,6 @@ export class OverloadedError extends GatewayError {
     super('this gateway instance is at capacity; nothing was started, retry after the indicated delay');
   }
 }
-export const isOverloadedError = (e: unknown): e is OverloadedError =>
-  isGatewayError(e) && e.kind === 'overloaded';
 
 /**
  * The holder of an idempotency claim lost it (its lease expired and another request took the key over), so
@@ -191,14 +205,12 @@ export class LeaseLostError extends GatewayError {
     super('the claim on this Idempotency-Key was taken over by a newer request; retry to get its answer');
   }
 }
-export const isLeaseLostError = (e: unknown): e is LeaseLostError =>
-  isGatewayError(e) && e.kind === 'lease_lost';
 
 /** One provider call as the router saw it; carried for audit and for the 503 decision. */
 export type ProviderAttempt = {
   provider: string;
   model: string;
-  breakerState: 'closed' | 'open' | 'half_open';
+  breakerState: BreakerStateKind;
   outcome: 'success' | 'skipped_open' | 'failure';
   failureKind?: string;
   latencyMs: number;

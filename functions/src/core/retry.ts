@@ -13,13 +13,15 @@ export function backoffDelayMs(attempt: number, backoff: Backoff): number {
 /**
  * The one deadline helper: waits for `work` at most `ms`, then rejects with `onTimeout()` (which may also
  * cancel the work, e.g. abort its signal). The work itself is not otherwise cancelled (SDK calls cannot
- * always be), and its late failure is swallowed here so that it never becomes an unhandled rejection.
+ * always be), and its late failure is swallowed here so that it never becomes an unhandled rejection. The
+ * timer alone never keeps a process alive (the work it bounds does, while it runs).
  */
 export async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   work.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);
+    timer.unref();
   });
   try {
     return await Promise.race([work, timeout]);

@@ -1,7 +1,7 @@
 import type { CloudEvent, CloudEventFunction } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import type { Logger } from '../adapters/logging/structuredLog.js';
-import { isDependencyUnavailableError, isGatewayError, ValidationError } from '../core/errors.js';
+import { isGatewayError, ValidationError } from '../core/errors.js';
 import type { ReviewIntake } from '../core/review/reviewIntake.js';
 import { type ReviewRequestMessage, reviewRequestMessageSchema } from '../core/review/reviewPublisher.js';
 
@@ -61,7 +61,7 @@ export function createReviewIntakeHandler(deps: {
       });
     } catch (error) {
       // Retryable failures are expected now and then; the others will end in the dead-letter topic.
-      const permanent = isGatewayError(error) && !isDependencyUnavailableError(error);
+      const permanent = isGatewayError(error) && !isGatewayError(error, 'dependency_unavailable');
       deps.logger.log(
         permanent ? 'ERROR' : 'WARNING',
         'review request not taken in; Pub/Sub redelivers it until its dead-letter policy sets it aside',

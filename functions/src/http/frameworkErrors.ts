@@ -8,7 +8,7 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../core/errors.js';
-import { problemFor } from './problem.js';
+import { sendProblem } from './problem.js';
 
 /**
  * Two things the Functions Framework does before our handler runs, and that we take over:
@@ -20,12 +20,21 @@ import { problemFor } from './problem.js';
  *   and a chunked or compressed body stops being buffered at the limit. body-parser skips a request whose
  *   body was already read, so the framework's parsers then let it through untouched.
  * - It hands parse failures (malformed JSON, bad charset) to Express's default final handler, which answers
- *   HTML, with a stack trace outside NODE_ENV=production (functions-framework-nodejs issue #686, open). Our
- *   contract says every error is a problem document, so we give the framework's Express app a final handler of
- *   our own.
+ *   HTML, with a stack trace outside NODE_ENV=production. Our contract says every error is a problem
+ *   document, so we give the framework's Express app a final handler of our own, written by the same
+ *   `sendProblem` as every other error answer.
+ *
+ * Upstream: https://github.com/GoogleCloudPlatform/functions-framework-nodejs/issues/686 (open), "Propagate
+ * framework errors to user application"; its fix, https://github.com/GoogleCloudPlatform/functions-framework-nodejs/pull/685
+ * (open, not released), would pass framework errors to the application's error handler; it does not touch
+ * the body limit.
  *
  * Both hook Express's `app.handle`, which Express copies into each app it creates: install before the framework
  * builds its server (importing this module from index.ts guarantees it). Installing again changes the limit.
+ * This reaches into the framework's own copy of Express, so package.json pins the framework's minor version
+ * (`~5.0.5`): before raising it, check that server.ts still builds its app this way and run the regression
+ * tests (test/integration/inferenceApiErrors.test.ts, requestEdges.test.ts). Once #685 ships, the final
+ * handler can become an ordinary Express error handler and only the body limit needs this hook.
  */
 
 type FinalHandler = (err?: unknown) => void;
@@ -51,7 +60,7 @@ export function installProblemFinalHandler(options: { maxBodyBytes?: number } = 
   const handle: Handle & { [marker]?: Guard } = function (this: unknown, req, res, callback) {
     // A mounted sub-app is handed requests its parent has already read.
     if (callback) return original.call(this, req, res, callback);
-    const done = (err?: unknown) => finish(res, err);
+    const done = (err?: unknown) => sendProblem(res, translate(err));
     if (Number(req.headers['content-length']) > guard.maxBodyBytes) {
       // Answer without reading, and close: the client may still be sending the body.
       res.setHeader('Connection', 'close');
@@ -93,19 +102,6 @@ function runInOrder(
     else middleware[i]!(req, res, step(i + 1));
   };
   step(0)();
-}
-
-function finish(res: ServerResponse, err: unknown): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const { problem, headers } = problemFor(translate(err));
-  res.statusCode = problem.status;
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  res.setHeader('Content-Type', 'application/problem+json');
-  res.setHeader('Cache-Control', 'no-store');
-  res.end(JSON.stringify(problem));
 }
 
 /** body-parser marks its errors with a `type`; anything else is ours to hide. */

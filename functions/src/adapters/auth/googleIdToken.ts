@@ -1,5 +1,5 @@
 import { OAuth2Client } from 'google-auth-library';
-import { DependencyUnavailableError, UnauthenticatedError } from '../../core/errors.js';
+import { orUnavailable, UnauthenticatedError } from '../../core/errors.js';
 import { bearerToken } from './devAuthenticator.js';
 
 export type Certificates = Record<string, string>;
@@ -30,12 +30,7 @@ export class GoogleIdTokenVerifier {
 
   async verifiedEmail(authorizationHeader: string | undefined): Promise<string> {
     const token = bearerToken(authorizationHeader);
-    let certs: Certificates;
-    try {
-      certs = await this.getCerts();
-    } catch (e) {
-      throw new DependencyUnavailableError('token verification keys', 2, { cause: e });
-    }
+    const certs = await orUnavailable('token verification keys', () => this.getCerts());
     let email: string | undefined;
     let verified: boolean | undefined;
     try {

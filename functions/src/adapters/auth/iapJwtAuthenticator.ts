@@ -1,6 +1,6 @@
 import { OAuth2Client } from 'google-auth-library';
 import type { Principal } from '../../core/auth/principal.js';
-import { DependencyUnavailableError, ForbiddenError, UnauthenticatedError } from '../../core/errors.js';
+import { ForbiddenError, orUnavailable, UnauthenticatedError } from '../../core/errors.js';
 import type { Certificates } from './googleIdToken.js';
 import type { PrincipalDirectory } from './googleIdTokenAuthenticator.js';
 
@@ -82,12 +82,7 @@ export class IapJwtAuthenticator {
     if (!jwt || jwt.length > MAX_ASSERTION_CHARS || !ASSERTION_SHAPE.test(jwt)) {
       throw new UnauthenticatedError('missing or malformed IAP assertion');
     }
-    let keys: Certificates;
-    try {
-      keys = await this.keysFor(keyIdOf(jwt));
-    } catch (e) {
-      throw new DependencyUnavailableError('IAP verification keys', 2, { cause: e });
-    }
+    const keys = await orUnavailable('IAP verification keys', () => this.keysFor(keyIdOf(jwt)));
     let email: string | undefined;
     try {
       const ticket = await this.client.verifySignedJwtWithCertsAsync(jwt, keys, this.options.audience, [

@@ -1,6 +1,10 @@
 import { FieldPath, FieldValue, type Firestore, Timestamp } from '@google-cloud/firestore';
 import { z } from 'zod';
-import type { BreakerRecord, BreakerState } from '../../core/breakers/breakerState.js';
+import {
+  type BreakerRecord,
+  type BreakerState,
+  breakerStateKinds,
+} from '../../core/breakers/breakerState.js';
 import type { BreakerStore, BucketIncrement } from '../../core/breakers/breakerStore.js';
 import type { Counts } from '../../core/breakers/slidingWindow.js';
 import type { Decision } from '../../core/breakers/transitions.js';
@@ -150,7 +154,7 @@ const bucketSchema = z.object({
 });
 
 const recordSchema = z.object({
-  state: z.enum(['closed', 'open', 'half_open']),
+  state: z.enum(breakerStateKinds),
   generation: count,
   openedAt: timestamp.nullable(),
   halfOpenedAt: timestamp.nullable(),

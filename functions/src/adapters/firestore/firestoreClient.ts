@@ -159,6 +159,32 @@ export function runBoundedTransaction<T>(
   );
 }
 
+/**
+ * What every Firestore store shares: its client and its deadline, and the store name that a 503 from a stalled
+ * call names. A store's calls go through `bounded` (one call) or `transaction` (a bounded transaction).
+ */
+export abstract class BoundedStore {
+  protected readonly deadlineMs: number;
+
+  protected constructor(
+    protected readonly db: Firestore,
+    private readonly storeName: string,
+    options: DeadlineOptions,
+  ) {
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_FIRESTORE_DEADLINE_MS;
+  }
+
+  protected bounded<T>(call: () => Promise<T>): Promise<T> {
+    return withDeadline(this.db, call, this.deadlineMs, this.storeName);
+  }
+
+  protected transaction<T>(
+    attempt: (tx: Transaction, read: <R>(work: Promise<R>) => Promise<R>) => Promise<T>,
+  ): Promise<T> {
+    return runBoundedTransaction(this.db, this.deadlineMs, this.storeName, attempt);
+  }
+}
+
 /** The cause of a deadline's 503: Firestore did not answer in time (the outcome of a write is unknown). */
 export class FirestoreDeadlineError extends Error {
   override readonly name = 'FirestoreDeadlineError';

@@ -1,16 +1,10 @@
 import type { DocumentData, Firestore, Timestamp } from '@google-cloud/firestore';
 import type { ChainHead } from '../../core/audit/chain.js';
-import { DependencyUnavailableError, isGatewayError, LeaseLostError } from '../../core/errors.js';
+import { asDependencyFailure, LeaseLostError } from '../../core/errors.js';
 import type { Claim, LedgerRecord } from '../../core/idempotency/ledger.js';
 import type { InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
 import type { OutboxEntry } from '../../core/review/outbox.js';
-import {
-  collections,
-  DEFAULT_FIRESTORE_DEADLINE_MS,
-  type DeadlineOptions,
-  revive,
-  withDeadline,
-} from './firestoreClient.js';
+import { BoundedStore, collections, type DeadlineOptions, revive } from './firestoreClient.js';
 import { isPreconditionFailure, ledgerUpdate } from './firestoreLedgerStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
 
@@ -19,14 +13,9 @@ import { outboxDocument } from './firestoreOutboxStore.js';
  * cannot hold every JSON value (nested arrays), so we never let an output fail a write. Every call has a
  * deadline of its own: a completion that lands after it is resolved by the audited commit's read-back.
  */
-export class FirestoreInferenceStore implements InferenceStore {
-  private readonly deadlineMs: number;
-
-  constructor(
-    private readonly db: Firestore,
-    options: DeadlineOptions = {},
-  ) {
-    this.deadlineMs = options.deadlineMs ?? DEFAULT_FIRESTORE_DEADLINE_MS;
+export class FirestoreInferenceStore extends BoundedStore implements InferenceStore {
+  constructor(db: Firestore, options: DeadlineOptions = {}) {
+    super(db, 'inference store', options);
   }
 
   async commitCompletion(input: {
@@ -53,11 +42,11 @@ export class FirestoreInferenceStore implements InferenceStore {
       );
     }
     try {
-      await withDeadline(this.db, () => batch.commit(), this.deadlineMs, 'inference store');
+      await this.bounded(() => batch.commit());
     } catch (e) {
       // The record changed since the claim wrote it: taken over (or released and claimed anew).
       if (isPreconditionFailure(e)) throw new LeaseLostError();
-      throw asStoreFailure(e);
+      throw asDependencyFailure('inference store', e);
     }
   }
 
@@ -75,15 +64,12 @@ export class FirestoreInferenceStore implements InferenceStore {
   /** Firestore failures and stalls become one retryable error (503); the domain's own errors pass through. */
   private async guard<T>(call: () => Promise<T>): Promise<T> {
     try {
-      return await withDeadline(this.db, call, this.deadlineMs, 'inference store');
+      return await this.bounded(call);
     } catch (e) {
-      throw asStoreFailure(e);
+      throw asDependencyFailure('inference store', e);
     }
   }
 }
-
-const asStoreFailure = (e: unknown): unknown =>
-  isGatewayError(e) ? e : new DependencyUnavailableError('inference store', 2, { cause: e });
 
 export function toDocument(r: InferenceRecord): DocumentData {
   const { output, proposal, ...rest } = r;

@@ -1,14 +1,12 @@
 import { FieldValue, type Firestore, type Timestamp } from '@google-cloud/firestore';
 import type { LedgerRecord, LedgerStore, Versioned } from '../../core/idempotency/ledger.js';
 import {
+  BoundedStore,
   collections,
-  DEFAULT_FIRESTORE_DEADLINE_MS,
   type DeadlineOptions,
   grpcCode,
   hasCode,
   revive,
-  runBoundedTransaction,
-  withDeadline,
 } from './firestoreClient.js';
 
 /**
@@ -17,14 +15,9 @@ import {
  * deadline of its own (a stalled Firestore is a 503 in seconds); a create or replace that lands after it is
  * an orphaned claim, which the next retry takes over once its lease has run out.
  */
-export class FirestoreLedgerStore implements LedgerStore {
-  private readonly deadlineMs: number;
-
-  constructor(
-    private readonly db: Firestore,
-    options: DeadlineOptions = {},
-  ) {
-    this.deadlineMs = options.deadlineMs ?? DEFAULT_FIRESTORE_DEADLINE_MS;
+export class FirestoreLedgerStore extends BoundedStore implements LedgerStore {
+  constructor(db: Firestore, options: DeadlineOptions = {}) {
+    super(db, 'idempotency ledger', options);
   }
 
   async create(id: string, record: LedgerRecord): Promise<{ version: Timestamp } | null> {
@@ -59,7 +52,7 @@ export class FirestoreLedgerStore implements LedgerStore {
 
   async deleteIfOwner(id: string, ownerToken: string): Promise<boolean> {
     const ref = this.ref(id);
-    return runBoundedTransaction(this.db, this.deadlineMs, 'idempotency ledger', async (tx, read) => {
+    return this.transaction(async (tx, read) => {
       const snap = await read(tx.get(ref));
       // Only an unfinished claim is released: if a completion did commit (and only its answer was lost),
       // the stored response must survive so that the retry replays it instead of calling a model again.
@@ -68,10 +61,6 @@ export class FirestoreLedgerStore implements LedgerStore {
       tx.delete(ref);
       return true;
     });
-  }
-
-  private bounded<T>(call: () => Promise<T>): Promise<T> {
-    return withDeadline(this.db, call, this.deadlineMs, 'idempotency ledger');
   }
 
   private ref(id: string) {

@@ -1,12 +1,6 @@
 import { type DocumentData, FieldValue, type Firestore } from '@google-cloud/firestore';
 import type { OutboxEntry, OutboxStore } from '../../core/review/outbox.js';
-import {
-  collections,
-  DEFAULT_FIRESTORE_DEADLINE_MS,
-  type DeadlineOptions,
-  revive,
-  withDeadline,
-} from './firestoreClient.js';
+import { BoundedStore, collections, type DeadlineOptions, revive } from './firestoreClient.js';
 
 /**
  * `reviewOutbox/{id}`. Undelivered entries have `published: false` (the sweeper's query, index
@@ -16,14 +10,9 @@ import {
 
 const KEEP_DELIVERED_MS = 7 * 24 * 3_600_000;
 
-export class FirestoreOutboxStore implements OutboxStore {
-  private readonly deadlineMs: number;
-
-  constructor(
-    private readonly db: Firestore,
-    options: DeadlineOptions = {},
-  ) {
-    this.deadlineMs = options.deadlineMs ?? DEFAULT_FIRESTORE_DEADLINE_MS;
+export class FirestoreOutboxStore extends BoundedStore implements OutboxStore {
+  constructor(db: Firestore, options: DeadlineOptions = {}) {
+    super(db, 'review outbox', options);
   }
 
   async listUndelivered(createdBefore: Date, limit: number): Promise<OutboxEntry[]> {
@@ -66,10 +55,6 @@ export class FirestoreOutboxStore implements OutboxStore {
         .doc(id)
         .update({ attempts: FieldValue.increment(1), lastFailureAt: at, lastFailure: reason }),
     );
-  }
-
-  private bounded<T>(call: () => Promise<T>): Promise<T> {
-    return withDeadline(this.db, call, this.deadlineMs, 'review outbox');
   }
 }
 

@@ -6,14 +6,7 @@ import type {
   ReviewSnapshot,
   ReviewStore,
 } from '../../core/review/reviewStore.js';
-import {
-  collections,
-  DEFAULT_FIRESTORE_DEADLINE_MS,
-  type DeadlineOptions,
-  revive,
-  runBoundedTransaction,
-  withDeadline,
-} from './firestoreClient.js';
+import { BoundedStore, collections, type DeadlineOptions, revive } from './firestoreClient.js';
 import {
   fromDocument as inferenceFromDocument,
   toDocument as inferenceToDocument,
@@ -26,14 +19,9 @@ import { outboxDocument } from './firestoreOutboxStore.js';
  * model's or the reviewer's, and Firestore cannot hold every JSON value. Every call has a deadline of its
  * own; a transaction that commits after it is resolved by the audited commit's read-back.
  */
-export class FirestoreReviewStore implements ReviewStore {
-  private readonly deadlineMs: number;
-
-  constructor(
-    private readonly db: Firestore,
-    options: DeadlineOptions = {},
-  ) {
-    this.deadlineMs = options.deadlineMs ?? DEFAULT_FIRESTORE_DEADLINE_MS;
+export class FirestoreReviewStore extends BoundedStore implements ReviewStore {
+  constructor(db: Firestore, options: DeadlineOptions = {}) {
+    super(db, 'review store', options);
   }
 
   transact<T>(
@@ -42,7 +30,7 @@ export class FirestoreReviewStore implements ReviewStore {
   ): Promise<T> {
     const itemRef = this.db.collection(collections.reviews).doc(ids.reviewId);
     const inferenceRef = this.db.collection(collections.inferences).doc(ids.inferenceId);
-    return runBoundedTransaction(this.db, this.deadlineMs, 'review store', async (tx, read) => {
+    return this.transaction(async (tx, read) => {
       const [inferenceSnap, itemSnap] = await read(tx.getAll(inferenceRef, itemRef));
       const current: ReviewSnapshot = {
         inference: inferenceSnap?.exists ? inferenceFromDocument(inferenceSnap.data()!) : null,
@@ -93,10 +81,6 @@ export class FirestoreReviewStore implements ReviewStore {
     if (query.after) q = q.startAfter(query.after.createdAt, query.after.id);
     const snap = await this.bounded(() => q.limit(query.limit).get());
     return snap.docs.map((doc) => itemFromDocument(doc.data()));
-  }
-
-  private bounded<T>(call: () => Promise<T>): Promise<T> {
-    return withDeadline(this.db, call, this.deadlineMs, 'review store');
   }
 }
 

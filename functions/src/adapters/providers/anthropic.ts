@@ -7,12 +7,11 @@ import {
   type ProviderResult,
   providerStatusError,
 } from '../../core/providers/provider.js';
-import { isCutOffBody } from './cutOffBody.js';
+import { callFailure } from './callFailure.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
 import { loadOnce } from './loadOnce.js';
 
 type AnthropicSdk = typeof import('@anthropic-ai/sdk');
-/** Loaded by the first provider built, so functions that never call a model never load the SDKs. */
 const loadSdk = loadOnce(() => import('@anthropic-ai/sdk'));
 const loadVertexSdk = loadOnce(() => import('@anthropic-ai/vertex-sdk'));
 
@@ -104,9 +103,7 @@ export class AnthropicProvider implements ProviderClient {
     if (e instanceof sdk.APIError && typeof e.status === 'number') {
       return providerStatusError(this.name, e.status);
     }
-    if (e instanceof SyntaxError || isCutOffBody(e)) return new ProviderCallError(this.name, 'malformed');
-    // Connection refused or reset, DNS, Google credentials that cannot be obtained.
-    return new ProviderCallError(this.name, 'server_error');
+    return callFailure(this.name, e);
   }
 }
 

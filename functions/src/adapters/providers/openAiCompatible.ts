@@ -8,10 +8,10 @@ import {
   type ProviderResult,
   providerStatusError,
 } from '../../core/providers/provider.js';
+import { callFailure } from './callFailure.js';
 import { loadOnce } from './loadOnce.js';
 
 type OpenAiSdk = typeof import('openai');
-/** Loaded by the first provider built, so functions that never call a model never load the SDK. */
 const loadSdk = loadOnce(() => import('openai'));
 
 /** The part of a `chat.completion` we use. Anything that does not fit is a malformed answer. */
@@ -122,8 +122,7 @@ export class OpenAiCompatibleProvider implements ProviderClient {
       }
       return providerStatusError(this.name, e.status);
     }
-    // Connection refused, reset, DNS: the provider is not answering.
-    return new ProviderCallError(this.name, 'server_error');
+    return callFailure(this.name, e);
   }
 }
 

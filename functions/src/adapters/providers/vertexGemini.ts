@@ -6,12 +6,11 @@ import {
   type ProviderResult,
   providerStatusError,
 } from '../../core/providers/provider.js';
-import { isCutOffBody } from './cutOffBody.js';
+import { callFailure } from './callFailure.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
 import { loadOnce } from './loadOnce.js';
 
 type GenAiSdk = typeof import('@google/genai');
-/** Loaded by the first provider built, so functions that never call a model never load the SDK. */
 const loadSdk = loadOnce(() => import('@google/genai'));
 
 type SdkAuthClient = NonNullable<NonNullable<GoogleGenAIOptions['googleAuthOptions']>['authClient']>;
@@ -109,10 +108,7 @@ export class VertexGeminiProvider implements ProviderClient {
   private classify(e: unknown, signal: AbortSignal, sdk: GenAiSdk): ProviderCallError {
     if (signal.aborted || isAbort(e)) return new ProviderCallError(this.name, 'timeout');
     if (e instanceof sdk.ApiError) return providerStatusError(this.name, e.status);
-    // The SDK parses the body itself: a body that is not JSON surfaces as a SyntaxError.
-    if (e instanceof SyntaxError || isCutOffBody(e)) return new ProviderCallError(this.name, 'malformed');
-    // Connection refused or reset, DNS, credentials that cannot be obtained: the provider is not reachable.
-    return new ProviderCallError(this.name, 'server_error');
+    return callFailure(this.name, e);
   }
 }
 

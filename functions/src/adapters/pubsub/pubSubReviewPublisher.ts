@@ -1,5 +1,5 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import { DependencyUnavailableError } from '../../core/errors.js';
+import { asDependencyFailure } from '../../core/errors.js';
 import { contractOf, type MessageContract } from '../../core/review/messageContracts.js';
 import {
   type ReviewEventMessage,
@@ -82,7 +82,7 @@ async function publish(
   } catch (e) {
     // A failed publish pauses its ordering key in the client until resumed; the outbox publishes it again.
     if (orderingKey) topic.resumePublishing(orderingKey);
-    throw new DependencyUnavailableError('Pub/Sub', 2, { cause: e });
+    throw asDependencyFailure('Pub/Sub', e);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { protos } from '@google-cloud/tasks';
-import { DependencyUnavailableError } from '../../core/errors.js';
+import { asDependencyFailure } from '../../core/errors.js';
 import {
   type ScheduleOutcome,
   type TaskQueue,
@@ -46,7 +46,7 @@ export class CloudTasksScheduler implements TaskScheduler {
       return 'scheduled';
     } catch (e) {
       if ((e as { code?: unknown } | null)?.code === ALREADY_EXISTS) return 'already_scheduled';
-      throw new DependencyUnavailableError('Cloud Tasks', 2, { cause: e });
+      throw asDependencyFailure('Cloud Tasks', e);
     }
   }
 

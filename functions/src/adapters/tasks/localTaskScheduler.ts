@@ -1,5 +1,5 @@
 import { FieldValue, type Firestore, type Timestamp } from '@google-cloud/firestore';
-import { DependencyUnavailableError } from '../../core/errors.js';
+import { asDependencyFailure } from '../../core/errors.js';
 import { type Backoff, backoffDelayMs } from '../../core/retry.js';
 import type { ScheduleOutcome, TaskRequest, TaskScheduler } from '../../core/scheduling/taskScheduler.js';
 import { refuseOnCloudRun } from '../auth/cloudRunGuard.js';
@@ -54,7 +54,7 @@ export class LocalTaskScheduler implements TaskScheduler {
       return 'scheduled';
     } catch (e) {
       if (hasCode(e, grpcCode.ALREADY_EXISTS)) return 'already_scheduled';
-      throw new DependencyUnavailableError('local task scheduler', 2, { cause: e });
+      throw asDependencyFailure('local task scheduler', e);
     }
   }
 }

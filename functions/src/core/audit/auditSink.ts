@@ -8,3 +8,44 @@ import type { AuditEvent } from './events.js';
 export interface AuditSink {
   write(event: AuditEvent): Promise<void>;
 }
+
+/**
+ * The operational line an audit event that could not be written leaves behind. Its `event` field is what the
+ * log-based metric `gateway/audit-write-failed` counts and alerts on (terraform/logging.tf, monitoring.tf):
+ * a lost audit event is a compliance incident, so the line goes out at ERROR.
+ */
+export const AUDIT_WRITE_FAILED = 'audit_write_failed';
+
+export type AuditWriteFailure = {
+  event: typeof AUDIT_WRITE_FAILED;
+  eventId: string;
+  eventType: AuditEvent['eventType'];
+  inferenceId: string | null;
+  /** The error's name only: a message may quote data we must not log. */
+  error: string;
+};
+
+/** Logs `failure` at ERROR (each caller's logger, since core code does not log by itself). */
+export type ReportAuditWriteFailure = (message: string, failure: AuditWriteFailure) => void;
+
+/**
+ * Writes `event` and never fails the caller: the change it records has committed and stands (its chain head
+ * is stored, so `audit:completeness` finds the gap), and the failure is reported as one countable line.
+ */
+export async function writeAuditEvent(
+  sink: AuditSink,
+  event: AuditEvent,
+  report: ReportAuditWriteFailure,
+): Promise<void> {
+  try {
+    await sink.write(event);
+  } catch (e) {
+    report('audit sink write failed', {
+      event: AUDIT_WRITE_FAILED,
+      eventId: event.eventId,
+      eventType: event.eventType,
+      inferenceId: event.inferenceId,
+      error: e instanceof Error ? e.name : typeof e,
+    });
+  }
+}

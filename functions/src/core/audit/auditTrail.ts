@@ -1,6 +1,6 @@
 import { DependencyUnavailableError, isGatewayError } from '../errors.js';
 import { type Backoff, backoffDelayMs } from '../retry.js';
-import type { AuditSink } from './auditSink.js';
+import { type AuditSink, writeAuditEvent } from './auditSink.js';
 import { type AuditDraft, type ChainHead, type ChainKey, sealEvent, sealStandalone } from './chain.js';
 import type { AuditEvent } from './events.js';
 
@@ -36,7 +36,10 @@ export type AuditTrailDeps = {
   sink: AuditSink;
   key: ChainKey;
   heads: ChainHeads;
-  /** Operational log: ids and kinds only, never content. */
+  /**
+   * Operational log at ERROR (an audit event not written, a commit outcome unknown): ids and kinds only,
+   * never content.
+   */
   warn: (message: string, fields?: Record<string, unknown>) => void;
   /** When an unresolved commit is read back again (default: 1 s doubling to 30 s, 8 times). */
   recheck?: Backoff & { attempts: number };
@@ -90,23 +93,9 @@ export class AuditTrail {
     return event;
   }
 
-  /**
-   * Writes an event to the sink. A sink failure never changes the caller's answer (the decision stands and
-   * the ledger holds its chain head, so `audit:completeness` finds the gap); it is logged at ERROR, which
-   * an alert counts.
-   */
-  async emit(event: AuditEvent): Promise<void> {
-    try {
-      await this.deps.sink.write(event);
-    } catch (e) {
-      this.deps.warn('audit sink write failed', {
-        eventId: event.eventId,
-        eventType: event.eventType,
-        inferenceId: event.inferenceId,
-        // The name only: a message may quote data we must not log.
-        error: e instanceof Error ? e.name : typeof e,
-      });
-    }
+  /** Writes an event to the sink; a failure never changes the caller's answer (see `writeAuditEvent`). */
+  emit(event: AuditEvent): Promise<void> {
+    return writeAuditEvent(this.deps.sink, event, this.deps.warn);
   }
 
   /** The run whose event the stored head names, if the change did commit after all; else null. */

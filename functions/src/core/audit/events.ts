@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { breakerStateKinds } from '../breakers/breakerState.js';
 import auditStream from './auditStream.json' with { type: 'json' };
 
 /**
@@ -34,7 +35,7 @@ export type AuditEventType = (typeof auditEventTypes)[number];
 const attempt = z.object({
   provider: z.string(),
   model: z.string(),
-  breakerState: z.enum(['closed', 'open', 'half_open']),
+  breakerState: z.enum(breakerStateKinds),
   outcome: z.enum(['success', 'skipped_open', 'failure']),
   failureKind: z.string().optional(),
   latencyMs: z.number().nonnegative(),
@@ -106,8 +107,8 @@ export const auditEventSchema = z.strictObject({
   breaker: z
     .strictObject({
       provider: z.string(),
-      from: z.enum(['closed', 'open', 'half_open']),
-      to: z.enum(['closed', 'open', 'half_open']),
+      from: z.enum(breakerStateKinds),
+      to: z.enum(breakerStateKinds),
       windowRequests: z.number().int().nonnegative(),
       windowFailures: z.number().int().nonnegative(),
       errorRate: z.number().min(0).max(1),

@@ -12,7 +12,9 @@
  * closes starts from an empty window, and a write based on a stale view (an older generation) is refused.
  */
 
-export type BreakerStateKind = 'closed' | 'open' | 'half_open';
+/** The states' names: what the router, audit events, stored records and the operators' API say. */
+export const breakerStateKinds = ['closed', 'open', 'half_open'] as const;
+export type BreakerStateKind = (typeof breakerStateKinds)[number];
 
 export type BreakerState =
   | { kind: 'closed' }

@@ -1,5 +1,6 @@
-import type { AuditSink } from '../audit/auditSink.js';
+import { type AuditSink, writeAuditEvent } from '../audit/auditSink.js';
 import type { ChainKey } from '../audit/chain.js';
+import { withTimeout } from '../retry.js';
 import type { Admission, BreakerBoard, CallOutcome } from '../routing/router.js';
 import { breakerAuditEvent } from './breakerAudit.js';
 import {
@@ -61,7 +62,7 @@ export type ProviderStatus = {
 };
 
 export type BoardLog = (
-  severity: 'INFO' | 'WARNING',
+  severity: 'INFO' | 'WARNING' | 'ERROR',
   message: string,
   fields: Record<string, string | number | boolean | null>,
 ) => void;
@@ -511,14 +512,9 @@ export class SharedBreakerBoard implements BreakerBoard {
       errorRate: figures.errorRate,
     });
     const event = breakerAuditEvent(transition, this.deps.gatewayVersion, this.deps.chainKey);
-    try {
-      await this.deps.audit.write(event);
-    } catch {
-      this.deps.log('WARNING', 'audit sink write failed', {
-        eventId: event.eventId,
-        eventType: event.eventType,
-      });
-    }
+    await writeAuditEvent(this.deps.audit, event, (message, failure) =>
+      this.deps.log('ERROR', message, failure),
+    );
   }
 
   private storeFailed(operation: string, error: unknown): void {
@@ -532,16 +528,12 @@ export class SharedBreakerBoard implements BreakerBoard {
     });
   }
 
-  private withinDeadline<T>(work: Promise<T>, ms = this.deadlineMs): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StoreDeadlineError('breaker store call exceeded its deadline')),
-        ms,
-      );
-      timer.unref();
-    });
-    return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+  private withinDeadline<T>(work: Promise<T>): Promise<T> {
+    return withTimeout(
+      work,
+      this.deadlineMs,
+      () => new StoreDeadlineError('breaker store call exceeded its deadline'),
+    );
   }
 
   private track(work: Promise<unknown>): void {

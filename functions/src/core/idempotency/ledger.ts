@@ -1,10 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  DependencyUnavailableError,
-  IdempotencyKeyReusedError,
-  isGatewayError,
-  RequestInProgressError,
-} from '../errors.js';
+import { IdempotencyKeyReusedError, orUnavailable, RequestInProgressError } from '../errors.js';
 import { type Backoff, backoffDelayMs } from '../retry.js';
 
 /**
@@ -233,13 +228,8 @@ export class IdempotencyLedger {
   }
 
   /** Storage failures become one retryable error; the ledger's own errors pass through. */
-  private async guard<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (e) {
-      if (isGatewayError(e)) throw e;
-      throw new DependencyUnavailableError('idempotency ledger', 2, { cause: e });
-    }
+  private guard<T>(op: () => Promise<T>): Promise<T> {
+    return orUnavailable('idempotency ledger', op);
   }
 }
 

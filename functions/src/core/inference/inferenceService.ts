@@ -6,16 +6,9 @@ import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../audit/events.js';
 import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../auth/principal.js';
 import { SCORER_VERSION, scoreResult } from '../confidence.js';
-import {
-  isGatewayError,
-  isInputRefusedError,
-  isLeaseLostError,
-  isProvidersUnavailableError,
-  NotFoundError,
-  type ProviderAttempt,
-  RequestInProgressError,
-} from '../errors.js';
+import { isGatewayError, NotFoundError, type ProviderAttempt, RequestInProgressError } from '../errors.js';
 import type { Claim, IdempotencyLedger } from '../idempotency/ledger.js';
+import type { RequestContext } from '../requestContext.js';
 import { type OutboxRelay, outboxEntry } from '../review/outbox.js';
 import type { ProviderRouter, RoutedResult } from '../routing/router.js';
 import { buildPrompt, PROMPT_TEMPLATE_VERSION, type TaskName } from '../tasks.js';
@@ -60,8 +53,6 @@ export type InferenceServiceDeps = {
   /** Operational log for failures that must not change the answer (no clinical content). */
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
-
-export type RequestContext = { trace: string | null };
 
 export class InferenceService {
   private readonly now: () => Date;
@@ -206,7 +197,7 @@ export class InferenceService {
       // The note reached a provider either way: the failure is audited with the calls made. A lost lease
       // means a newer holder owns the key; its answer is the one that counts, and ours is dropped unseen.
       await this.fail(claim, principal, ctx, request, promptHash, e, started, routed.attempts);
-      throw isLeaseLostError(e) ? new RequestInProgressError(1) : e;
+      throw isGatewayError(e, 'lease_lost') ? new RequestInProgressError(1) : e;
     }
     // Published before answering (a function's CPU is throttled after its answer), but bounded: if Pub/Sub
     // is slow or down the caller still gets its answer, and the outbox sweeper publishes later.
@@ -253,7 +244,7 @@ export class InferenceService {
     providerAttempts?: readonly ProviderAttempt[],
   ): Promise<void> {
     // A lost lease is someone else's claim now: never released by us.
-    if (!isLeaseLostError(error)) {
+    if (!isGatewayError(error, 'lease_lost')) {
       try {
         await this.deps.ledger.release(claim);
       } catch {
@@ -265,7 +256,7 @@ export class InferenceService {
     }
     const attempts = providerAttempts
       ? [...providerAttempts]
-      : isProvidersUnavailableError(error) || isInputRefusedError(error)
+      : isGatewayError(error, 'providers_unavailable') || isGatewayError(error, 'input_refused')
         ? [...error.attempts]
         : [];
     // A chain of one: the failed attempt's own inference id is never stored, so nothing follows it.
@@ -278,11 +269,7 @@ export class InferenceService {
           routing: { attempts, fallbackTaken: attempts.length > 1 },
           promptTemplateVersion: PROMPT_TEMPLATE_VERSION,
           promptHash,
-          failureReason: isLeaseLostError(error)
-            ? 'lease_lost'
-            : isGatewayError(error)
-              ? error.kind
-              : 'internal',
+          failureReason: isGatewayError(error) ? error.kind : 'internal',
           latencyMs: { total: Date.now() - started, provider: providerLatency(attempts) },
         },
       }),

@@ -4,14 +4,14 @@ import { headOf, hmacHex } from '../audit/chain.js';
 import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../auth/principal.js';
 import {
-  DependencyUnavailableError,
   type FieldProblem,
-  isGatewayError,
   NotFoundError,
+  orUnavailable,
   StateConflictError,
   UnprocessableError,
 } from '../errors.js';
 import { type InferenceRecord, toResource } from '../inference/inference.js';
+import type { RequestContext } from '../requestContext.js';
 import { type TaskName, taskOutputSchemas } from '../tasks.js';
 import { type OutboxEntry, type OutboxRelay, outboxEntry } from './outbox.js';
 import { chainHeadOf, eventFrame, type ReviewActor, reviewEventDraft } from './reviewAudit.js';
@@ -63,8 +63,6 @@ export type ReviewServiceDeps = {
   clock?: () => Date;
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
-
-export type RequestContext = { trace: string | null };
 
 /** The deadline check acts as the gateway itself. */
 const DEADLINE_ACTOR: ReviewActor = { subject: 'review-deadline-check', role: 'system' };
@@ -320,13 +318,8 @@ export class ReviewService {
   }
 
   /** Storage failures become one retryable error; the rules' own errors pass through. */
-  private async guard<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (e) {
-      if (isGatewayError(e)) throw e;
-      throw new DependencyUnavailableError('review store', 2, { cause: e });
-    }
+  private guard<T>(op: () => Promise<T>): Promise<T> {
+    return orUnavailable('review store', op);
   }
 }
 

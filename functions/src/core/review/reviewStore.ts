@@ -1,6 +1,6 @@
 import type { AuditTrail } from '../audit/auditTrail.js';
 import type { AuditEvent } from '../audit/events.js';
-import { DependencyUnavailableError, isGatewayError } from '../errors.js';
+import { orUnavailable } from '../errors.js';
 import type { InferenceRecord } from '../inference/inference.js';
 import type { OutboxEntry } from './outbox.js';
 import type { ReviewItem, ReviewItemState } from './reviewItem.js';
@@ -66,15 +66,12 @@ export async function commitReviewChange<T>(
   ids: { inferenceId: string; reviewId: string },
   change: (current: ReviewSnapshot) => AuditedReviewChange<T>,
 ): Promise<T> {
-  try {
-    return await trail.commit(ids.inferenceId, (track) =>
+  return orUnavailable('review store', () =>
+    trail.commit(ids.inferenceId, (track) =>
       store.transact(ids, (current) => {
         const { writes, event, result } = change(current);
         return { writes, result: track({ event, result }) };
       }),
-    );
-  } catch (e) {
-    if (isGatewayError(e)) throw e;
-    throw new DependencyUnavailableError('review store', 2, { cause: e });
-  }
+    ),
+  );
 }

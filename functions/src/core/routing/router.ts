@@ -1,4 +1,5 @@
 import type { TaskRoute } from '../../config.js';
+import type { BreakerStateKind } from '../breakers/breakerState.js';
 import { InputRefusedError, type ProviderAttempt, ProvidersUnavailableError } from '../errors.js';
 import {
   type FailureKind,
@@ -22,11 +23,9 @@ import { type ChatPrompt, checkOutput, isTaskName, type TaskName } from '../task
  * (`ProvidersUnavailableError`, 503 with Retry-After).
  */
 
-export type BreakerState = 'closed' | 'open' | 'half_open';
-
 export type Admission =
-  | { allowed: true; state: BreakerState; probe: boolean }
-  | { allowed: false; state: BreakerState; retryAfterMs: number };
+  | { allowed: true; state: BreakerStateKind; probe: boolean }
+  | { allowed: false; state: BreakerStateKind; retryAfterMs: number };
 
 export type CallOutcome =
   | { ok: true; latencyMs: number; probe: boolean; inputChars: number }

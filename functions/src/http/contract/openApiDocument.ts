@@ -5,7 +5,7 @@ import {
   type ZodOpenApiOperationObject,
   type ZodOpenApiResponseObject,
 } from 'zod-openapi';
-import { mappings, sendJson, typeUri } from '../problem.js';
+import { internalProblem, problemTypes, sendJson, typeUri } from '../problem.js';
 import type { Route } from '../request.js';
 import { examples } from './examples.js';
 import {
@@ -62,8 +62,10 @@ export type ApiName = keyof typeof apis;
 
 // ---- problems -------------------------------------------------------------------------------------------
 
-const internal = { status: 500, title: 'Internal error', slug: 'internal' };
-const catalogue = [...Object.values(mappings), internal];
+const catalogue: readonly { status: number; slug: string }[] = [
+  ...Object.values(problemTypes),
+  internalProblem,
+];
 
 const problemSchema = z
   .strictObject({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { roles } from '../../core/auth/principal.js';
+import { breakerStateKinds } from '../../core/breakers/breakerState.js';
 import {
   inferenceIdPattern,
   reasonCodes,
@@ -114,7 +115,7 @@ export const reviewListSchema = z
 const providerBreakerSchema = z
   .strictObject({
     name: z.string(),
-    state: z.enum(['closed', 'open', 'half_open']),
+    state: z.enum(breakerStateKinds),
     errorRate: score,
     requests: z.int().min(0),
     openedAt: time.nullable(),
