@@ -315,6 +315,16 @@ variable "outbox_sweep_schedule" {
   default     = "* * * * *"
 }
 
+variable "review_intake_grace_seconds" {
+  description = "REVIEW_INTAKE_GRACE_SECONDS: an inference sent to review whose item the intake has not created this long after its review request gets the request re-sent by the outbox sweep. The default outlasts Pub/Sub's retries of a push (10 s doubling, dead-lettered after the delivery attempts), so a re-send is for a lost request, not a slow one."
+  type        = number
+  default     = 300
+  validation {
+    condition     = var.review_intake_grace_seconds >= 60 && var.review_intake_grace_seconds <= 86400
+    error_message = "review_intake_grace_seconds must be between 60 and 86400."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Audit trail
 

@@ -234,6 +234,7 @@ const envSchema = z.object({
   REVIEW_EVENTS_TOPIC: pubsubName.default('review-events'),
   REVIEW_PUBLISH_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(1_500),
   REVIEW_OUTBOX_MIN_AGE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(5),
+  REVIEW_INTAKE_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   TASKS_MODE: z.enum(['cloud', 'local']).optional(),
   TASKS_LOCATION: z
     .string()
@@ -334,6 +335,12 @@ export type ReviewConfig = {
   publishTimeoutMs: number;
   /** The sweeper republishes outbox entries at least this old. */
   outboxMinAgeMs: number;
+  /**
+   * How long after its review request an inference may lack its review item before the sweep sends the
+   * request again (reviewRequestReconciler.ts): longer than the intake normally takes, Pub/Sub's own retries
+   * included, so that re-sends are for lost requests, not slow ones.
+   */
+  intakeGraceMs: number;
 };
 
 export type TasksConfig = {
@@ -495,6 +502,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDeliveryAttempts: e.REVIEW_MAX_DELIVERY_ATTEMPTS,
       publishTimeoutMs: e.REVIEW_PUBLISH_TIMEOUT_MS,
       outboxMinAgeMs: e.REVIEW_OUTBOX_MIN_AGE_SECONDS * 1000,
+      intakeGraceMs: e.REVIEW_INTAKE_GRACE_SECONDS * 1000,
     },
     tasks: {
       mode: tasksMode,
