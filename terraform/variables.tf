@@ -316,7 +316,7 @@ variable "outbox_sweep_schedule" {
 }
 
 variable "review_intake_grace_seconds" {
-  description = "REVIEW_INTAKE_GRACE_SECONDS: an inference sent to review whose item the intake has not created this long after its review request gets the request re-sent by the outbox sweep. The default outlasts Pub/Sub's retries of a push (10 s doubling, dead-lettered after the delivery attempts), so a re-send is for a lost request, not a slow one."
+  description = "REVIEW_INTAKE_GRACE_SECONDS: an inference sent to review whose item the intake has not created this long after its review request gets the request re-sent by the outbox sweep. The default is far beyond the intake's normal latency and Pub/Sub's first retries of a push (10, 20, 40, 80 s) and far inside the review SLA; while the intake is down longer, Pub/Sub keeps retrying and the sweep re-sends at most once per grace per inference, duplicates the intake takes in once."
   type        = number
   default     = 300
   validation {

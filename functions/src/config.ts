@@ -337,8 +337,8 @@ export type ReviewConfig = {
   outboxMinAgeMs: number;
   /**
    * How long after its review request an inference may lack its review item before the sweep sends the
-   * request again (reviewRequestReconciler.ts): longer than the intake normally takes, Pub/Sub's own retries
-   * included, so that re-sends are for lost requests, not slow ones.
+   * request again (reviewRequestReconciler.ts): far longer than the intake normally takes, so that re-sends
+   * are for lost requests, not slow ones (a duplicate is harmless: the intake takes a request in once).
    */
   intakeGraceMs: number;
 };
