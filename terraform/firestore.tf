@@ -28,6 +28,8 @@ locals {
 
   # Composite indexes the code's queries need. Fields are [path, ASCENDING | DESCENDING]. Add one entry per
   # new query shape; Firestore rejects a query that lacks its index with FAILED_PRECONDITION.
+  # (The review request reconciliation's query, inferences where reviewRequestedAt <= t ordered by it, has one
+  # field only: Firestore's automatic single-field index serves it, so it needs no entry here.)
   firestore_indexes = {
     reviews_by_tenant_state_age = {
       collection = "reviews"

@@ -21,6 +21,7 @@ locals {
     REVIEW_INTAKE_SUBSCRIPTION   = local.subscriptions.review_intake
     REVIEW_MAX_DELIVERY_ATTEMPTS = tostring(var.dead_letter_max_delivery_attempts)
     REVIEW_LEASE_SECONDS         = tostring(var.review_lease_seconds)
+    REVIEW_INTAKE_GRACE_SECONDS  = tostring(var.review_intake_grace_seconds)
     TASKS_MODE                   = "cloud"
     TASKS_LOCATION               = var.region
     DEADLINE_QUEUE               = google_cloud_tasks_queue.queue["review_deadlines"].name

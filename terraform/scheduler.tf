@@ -1,12 +1,14 @@
 # Every minute, review-jobs publishes review requests the inference API could only write to the outbox
-# (Pub/Sub was unavailable at the time). The sweep is idempotent, so a missed or doubled run is harmless
-# and Cloud Scheduler need not retry: the next minute's run catches up.
+# (Pub/Sub was unavailable at the time), then re-sends the review request of any inference whose review item
+# is still missing after var.review_intake_grace_seconds (Pub/Sub accepted it, the intake never took it in:
+# functions/src/core/review/reviewRequestReconciler.ts). Both are idempotent, so a missed or doubled run is
+# harmless and Cloud Scheduler need not retry: the next minute's run catches up.
 
 resource "google_cloud_scheduler_job" "sweep_review_outbox" {
   project          = var.project_id
   region           = var.region
   name             = "sweep-review-outbox"
-  description      = "Publishes review requests left in the review outbox."
+  description      = "Publishes review requests left in the review outbox; re-sends those never taken in."
   schedule         = var.outbox_sweep_schedule
   time_zone        = "Etc/UTC"
   attempt_deadline = "${local.function_sizing["review_jobs"].timeout_seconds}s"

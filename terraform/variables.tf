@@ -315,6 +315,16 @@ variable "outbox_sweep_schedule" {
   default     = "* * * * *"
 }
 
+variable "review_intake_grace_seconds" {
+  description = "REVIEW_INTAKE_GRACE_SECONDS: an inference sent to review whose item the intake has not created this long after its review request gets the request re-sent by the outbox sweep. The default is far beyond the intake's normal latency and Pub/Sub's first retries of a push (10, 20, 40, 80 s) and far inside the review SLA; while the intake is down longer, Pub/Sub keeps retrying and the sweep re-sends at most once per grace per inference, duplicates the intake takes in once."
+  type        = number
+  default     = 300
+  validation {
+    condition     = var.review_intake_grace_seconds >= 60 && var.review_intake_grace_seconds <= 86400
+    error_message = "review_intake_grace_seconds must be between 60 and 86400."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Audit trail
 

@@ -388,6 +388,15 @@ export const envSchema = z.object({
     .describe(
       'The sweep only republishes entries at least this old (younger ones are still being published by their request).',
     ),
+  REVIEW_INTAKE_GRACE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(86_400)
+    .default(300)
+    .describe(
+      'An inference sent to review whose item is still missing this long after is sent again by the outbox sweep (audited `review.request_resent`); see docs/chaos.md.',
+    ),
   TASKS_MODE: z
     .enum(['cloud', 'local'])
     .optional()
@@ -585,6 +594,12 @@ export type ReviewConfig = {
   publishTimeoutMs: number;
   /** The sweeper republishes outbox entries at least this old. */
   outboxMinAgeMs: number;
+  /**
+   * How long after its review request an inference may lack its review item before the sweep sends the
+   * request again (reviewRequestReconciler.ts): far longer than the intake normally takes, so that re-sends
+   * are for lost requests, not slow ones (a duplicate is harmless: the intake takes a request in once).
+   */
+  intakeGraceMs: number;
 };
 
 export type TasksConfig = {
@@ -746,6 +761,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDeliveryAttempts: e.REVIEW_MAX_DELIVERY_ATTEMPTS,
       publishTimeoutMs: e.REVIEW_PUBLISH_TIMEOUT_MS,
       outboxMinAgeMs: e.REVIEW_OUTBOX_MIN_AGE_SECONDS * 1000,
+      intakeGraceMs: e.REVIEW_INTAKE_GRACE_SECONDS * 1000,
     },
     tasks: {
       mode: tasksMode,

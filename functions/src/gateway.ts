@@ -41,6 +41,7 @@ import { PublisherCircuit } from './core/review/publisherCircuit.js';
 import { ReviewIntake } from './core/review/reviewIntake.js';
 import { ReviewOverviewService } from './core/review/reviewOverview.js';
 import type { ReviewPublisher } from './core/review/reviewPublisher.js';
+import { ReviewRequestReconciler } from './core/review/reviewRequestReconciler.js';
 import { ReviewService } from './core/review/reviewService.js';
 import { type BreakerBoard, ProviderRouter } from './core/routing/router.js';
 import type { TaskScheduler } from './core/scheduling/taskScheduler.js';
@@ -263,6 +264,8 @@ function createAuthenticator(config: Config): Authenticator {
 
 /** Outbox sweeps: entries per batch, batches per call (Cloud Scheduler calls every minute). */
 const SWEEP_BATCH = { batchSize: 200, maxBatches: 5 };
+/** Inferences whose review request is re-sent per sweep at most (one transaction each). */
+const RECONCILE_LIMIT = 100;
 const CLOUD_TASKS_DISPATCH_DEADLINE_SECONDS = 30;
 /**
  * One failed publish opens the review publisher's circuit (the outbox holds the entry); a probe goes out
@@ -418,6 +421,15 @@ function createReviewParts(
       }),
       outbox,
       sweep: { minAgeMs: config.review.outboxMinAgeMs, ...SWEEP_BATCH },
+      reconciler: new ReviewRequestReconciler({
+        store,
+        trail,
+        outbox,
+        gatewayVersion: config.version,
+        warn,
+        ...clock,
+      }),
+      reconcile: { graceMs: config.review.intakeGraceMs, limit: RECONCILE_LIMIT },
       healthy: shared.healthy,
       onUnexpectedError: shared.onUnexpectedError,
       info: (message, fields) => logger.info(message, fields),

@@ -40,6 +40,13 @@ class MemoryReviewStore implements ReviewStore {
   async listItems() {
     return [...this.items.values()];
   }
+  async listAwaitingIntake(requestedBefore: Date, limit: number) {
+    return [...this.inferences.values()]
+      .filter((i) => i.reviewRequestedAt && i.reviewRequestedAt <= requestedBefore)
+      .sort((a, b) => a.reviewRequestedAt!.getTime() - b.reviewRequestedAt!.getTime())
+      .slice(0, limit)
+      .map((i) => i.id);
+  }
 }
 
 let now = new Date('2026-11-27T10:00:00Z');

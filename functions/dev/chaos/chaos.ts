@@ -16,6 +16,7 @@ import {
   type ScenarioResult,
   scenarios,
   startChaosStack,
+  verdictOf,
 } from './scenarios.js';
 
 const { values: flags } = parseArgs({
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   try {
     console.log(
-      `settings: FIRESTORE_DEADLINE_MS default, IDEMPOTENCY_LEASE_SECONDS 10, MAX_CONCURRENT_REQUESTS default; memory limit ${MEMORY_LIMIT_MIB} MiB; audit file ${chaos.auditFile}`,
+      `settings: FIRESTORE_DEADLINE_MS default, IDEMPOTENCY_LEASE_SECONDS 10, REVIEW_INTAKE_GRACE_SECONDS 30, MAX_CONCURRENT_REQUESTS default; memory limit ${MEMORY_LIMIT_MIB} MiB; audit file ${chaos.auditFile}`,
     );
     for (const scenario of chosen) {
       console.log(`${scenario.name}: ${scenario.keys} keys at ${scenario.rate}/s`);
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
       const result = await runScenario(chaos, scenario, (line) => console.log(line));
       results.push(result);
       console.log(
-        `  ${result.failures.length === 0 ? 'pass' : `FAIL: ${result.failures.join('; ')}`} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        `  ${verdictOf(result)}; ${result.offeredRate.toFixed(0)} keys/s offered (${((Date.now() - started) / 1000).toFixed(0)} s)`,
       );
     }
   } finally {
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
   console.log('');
   console.log(chaosTable(results));
   console.log(
-    '\nstatuses: every answer clients got (conn = connection refused or reset); double calls: model calls beyond one per key; recovery: from the end of the fault until every key was answered and every review item listed',
+    '\noffered: new keys per second the client really started (with the rate asked when it fell short); statuses: every answer clients got (conn = connection refused or reset); double calls: model calls beyond one per key; recovery: from the end of the fault until every key was answered and every review item listed',
   );
   if (results.some((r) => r.failures.length > 0)) process.exitCode = 1;
 }

@@ -5,6 +5,7 @@ import { DependencyUnavailableError } from '../core/errors.js';
 import type { CallbackDelivery } from '../core/review/callbacks.js';
 import type { OutboxRelay } from '../core/review/outbox.js';
 import { reviewIdPattern } from '../core/review/reviewItem.js';
+import type { ReconcileOptions, ReviewRequestReconciler } from '../core/review/reviewRequestReconciler.js';
 import type { ReviewService } from '../core/review/reviewService.js';
 import { sendJson } from './problem.js';
 import { parseWith, type Route, requireJson, serveRoutes } from './request.js';
@@ -17,8 +18,11 @@ import { parseWith, type Route, requireJson, serveRoutes } from './request.js';
  * - `POST /tasks/review-callback` `{ "reviewId": "rev_..." }`: Cloud Tasks, once a review is decided. Sends
  *   the signed callback to the caller's URL (core/review/callbacks.ts): 200 with the outcome, or 503 when the
  *   receiver did not take it (answered other than 2xx, or could not be reached), which Cloud Tasks retries.
- * - `POST /jobs/sweep-review-outbox`: Cloud Scheduler, every minute. 200 with counts, or 503 if some entry
- *   could not be delivered (it stays in the outbox for the next sweep), which shows up in the job's status.
+ * - `POST /jobs/sweep-review-outbox`: Cloud Scheduler, every minute. Delivers what the outbox holds, then,
+ *   once it is drained, re-sends the review request of every inference sent to review whose item has not
+ *   appeared within the grace (core/review/reviewRequestReconciler.ts). 200 with counts
+ *   (`delivered`, `failed`, `resent`), or 503 if something could not be delivered or re-sent (it is retried
+ *   by the next sweep), which shows up in the job's status.
  */
 
 /** The job endpoints; Cloud Tasks and Cloud Scheduler (Terraform) call exactly these paths. */
@@ -38,6 +42,8 @@ export type ReviewJobsDeps = {
   callbacks: CallbackDelivery;
   outbox: OutboxRelay;
   sweep: { minAgeMs: number; batchSize: number; maxBatches: number };
+  reconciler: ReviewRequestReconciler;
+  reconcile: ReconcileOptions;
   healthy: () => Promise<boolean>;
   onUnexpectedError: (error: unknown, req: Request) => void;
   /** Operational log (ids and counts only). */
@@ -74,10 +80,14 @@ export function createReviewJobsApi(deps: ReviewJobsDeps): HttpFunction {
       method: 'POST',
       path: reviewJobPaths.sweep,
       handle: async ({ res }) => {
-        const result = await deps.outbox.sweep(deps.sweep);
-        if (result.delivered + result.failed > 0) deps.info('review outbox swept', result);
-        if (result.failed > 0) throw new DependencyUnavailableError('review outbox delivery', 60);
-        sendJson(res, 200, result);
+        const swept = await deps.outbox.sweep(deps.sweep);
+        if (swept.delivered + swept.failed > 0) deps.info('review outbox swept', swept);
+        if (swept.failed > 0) throw new DependencyUnavailableError('review outbox delivery', 60);
+        // Only once the outbox is drained: while it is not, requests are late, not lost.
+        const reconciled = await deps.reconciler.reconcile(deps.reconcile);
+        if (reconciled.resent + reconciled.failed > 0) deps.info('review requests re-sent', reconciled);
+        if (reconciled.failed > 0) throw new DependencyUnavailableError('review request reconciliation', 60);
+        sendJson(res, 200, { ...swept, resent: reconciled.resent });
       },
     },
   ];

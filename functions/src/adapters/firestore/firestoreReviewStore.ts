@@ -82,6 +82,21 @@ export class FirestoreReviewStore extends BoundedStore implements ReviewStore {
     const snap = await this.bounded(() => q.limit(query.limit).get());
     return snap.docs.map((doc) => itemFromDocument(doc.data()));
   }
+
+  async listAwaitingIntake(requestedBefore: Date, limit: number): Promise<string[]> {
+    // One range filter and its order on one field: served by the automatic single-field index, no composite
+    // index. Null (item taken in) and absent (older records) never match a timestamp range.
+    const snap = await this.bounded(() =>
+      this.db
+        .collection(collections.inferences)
+        .where('reviewRequestedAt', '<=', requestedBefore)
+        .orderBy('reviewRequestedAt')
+        .limit(limit)
+        .select()
+        .get(),
+    );
+    return snap.docs.map((doc) => doc.id);
+  }
 }
 
 function itemToDocument(item: ReviewItem): DocumentData {

@@ -6,14 +6,15 @@ import auditStream from './auditStream.json' with { type: 'json' };
  * The audit event schema, versioned. Audit events are the only records that carry clinical content (the
  * response, the edited output's hash, never the input text), and only in the fields this schema names.
  */
-export const AUDIT_SCHEMA_VERSION = '1.2';
+export const AUDIT_SCHEMA_VERSION = '1.3';
 /**
  * Versions this code reads. 1.1 only added fields and event types (`patientRef`, `encounterRef`,
- * `inference.viewed`); 1.2 added `chainKeyId` and made every hash an HMAC under that chain key. Events of
- * 1.0 and 1.1 still parse, but carry no key id: the verifier reports them as unkeyed, since a plain SHA-256
- * proves nothing against someone who can rewrite the rows.
+ * `inference.viewed`); 1.2 added `chainKeyId` and made every hash an HMAC under that chain key; 1.3 only
+ * added the event type `review.request_resent` (and its review action). Events of 1.0 and 1.1 still parse,
+ * but carry no key id: the verifier reports them as unkeyed, since a plain SHA-256 proves nothing against
+ * someone who can rewrite the rows.
  */
-export const readableSchemaVersions = ['1.0', '1.1', AUDIT_SCHEMA_VERSION] as const;
+export const readableSchemaVersions = ['1.0', '1.1', '1.2', AUDIT_SCHEMA_VERSION] as const;
 export const AUDIT_LABEL = { key: auditStream.labelKey, value: auditStream.labelValue } as const;
 
 export const auditEventTypes = [
@@ -23,6 +24,8 @@ export const auditEventTypes = [
   'inference.replayed',
   'inference.viewed',
   'review.enqueued',
+  /** The review request of an inference whose item never appeared was sent again (reviewRequestReconciler.ts). */
+  'review.request_resent',
   'review.claimed',
   'review.decided',
   'review.escalated',
@@ -98,7 +101,7 @@ export const auditEventSchema = z.strictObject({
     .strictObject({
       reviewId: z.string(),
       reviewer: z.string().nullable(),
-      action: z.enum(['enqueued', 'claimed', 'approve', 'edit', 'reject', 'escalated']),
+      action: z.enum(['enqueued', 'request_resent', 'claimed', 'approve', 'edit', 'reject', 'escalated']),
       reasonCode: z.string().nullable(),
       editHash: z.string().nullable(),
       dueAt: z.string().nullable(),

@@ -46,6 +46,13 @@ export type InferenceRecord = {
   promptHash: string;
   attempts: ProviderAttempt[];
   review: ReviewSummary | null;
+  /**
+   * While an inference sent to review has no review item yet: when its review request was last sent (its
+   * answer's time, then each re-send). Null once the review intake has created the item, and for inferences
+   * not sent to review. The reconciler (core/review/reviewRequestReconciler.ts) re-sends the request of any
+   * inference whose time here is older than its grace. Absent on records older than the reconciler.
+   */
+  reviewRequestedAt?: Date | null;
   createdAt: Date;
   completedAt: Date | null;
   /** Head of this inference's audit hash chain. */

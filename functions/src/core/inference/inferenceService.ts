@@ -130,6 +130,7 @@ export class InferenceService {
       promptHash,
       attempts: routed.attempts,
       review: needsReview ? { state: 'pending', reviewer: null, reasonCode: null, decidedAt: null } : null,
+      reviewRequestedAt: needsReview ? now : null,
       createdAt: now,
       completedAt: withheld ? null : now,
       auditHead: { sequence: 0, hash: '' },

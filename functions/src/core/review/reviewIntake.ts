@@ -121,7 +121,8 @@ export class ReviewIntake {
         return {
           writes: {
             item: created,
-            inference: { ...inference, auditHead: headOf(event) },
+            // The item exists: the reconciler has nothing more to re-send.
+            inference: { ...inference, auditHead: headOf(event), reviewRequestedAt: null },
             outbox: [announced],
           },
           event,

@@ -50,6 +50,11 @@ export interface ReviewStore {
   getItem(reviewId: string): Promise<ReviewItem | null>;
   /** A tenant's items in the given stored states, oldest first (createdAt, then id). */
   listItems(query: ReviewListQuery): Promise<ReviewItem[]>;
+  /**
+   * Ids of inferences, of every tenant, sent to review whose item does not exist yet and whose review
+   * request was last sent at or before `requestedBefore` (`InferenceRecord.reviewRequestedAt`), oldest first.
+   */
+  listAwaitingIntake(requestedBefore: Date, limit: number): Promise<string[]>;
 }
 
 /** A change to a review that appends `event` to the inference's audit chain (null: writes nothing). */
