@@ -27,10 +27,7 @@ function signal<T>() {
  * exactly as documented, no clinical text, and a republished step as the duplicate it is.
  */
 describe('review-events: an outside subscriber follows a full review (emulators, local models)', () => {
-  const { models, h } = useReviewStack();
-  before(async () => {
-    await models.a.setBehaviour({ confidence: 0.5 });
-  });
+  const { h } = useReviewStack({ behaviour: { a: { confidence: 0.5 } } });
 
   const asyncApi = JSON.parse(readFileSync(join(PROJECT_ROOT, 'docs', 'asyncapi.json'), 'utf8')) as {
     components: {
