@@ -185,8 +185,8 @@ export function withModelsAnd<T extends { close(): Promise<void> } | null>(
   const current = useSuiteResource(
     async () => {
       const models = await startModelServers();
-      await resetModels(models, options.behaviour);
       try {
+        await resetModels(models, options.behaviour);
         return { models, value: await startOn(models) };
       } catch (e) {
         await models.close();
