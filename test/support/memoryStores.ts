@@ -41,7 +41,7 @@ type OutboxDoc = {
 };
 
 /** gRPC codes the Firestore SDK fails with; the memory stores fail with the same ones. */
-const storeError = (code: 5 | 6, message: string) => Object.assign(new Error(message), { code });
+const storeError = (code: 5 | 6 | 10, message: string) => Object.assign(new Error(message), { code });
 
 export class MemoryDatabase {
   private clock = 0;
@@ -223,7 +223,8 @@ export class MemoryReviewStore implements ReviewStore {
         this.db.inferences.get(ids.inferenceId) === inferenceDoc &&
         this.db.reviews.get(ids.reviewId) === itemDoc;
       if (!unchanged) {
-        if (attempt === MAX_TRANSACTION_ATTEMPTS) throw storeError(6, 'transaction contention');
+        if (attempt === MAX_TRANSACTION_ATTEMPTS)
+          throw storeError(10, 'too much contention on these documents');
         continue;
       }
       if (!writes) return result;
