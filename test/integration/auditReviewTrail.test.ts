@@ -10,8 +10,8 @@ import { verifyChains } from '../../functions/src/core/audit/chainVerifier.js';
 import { checkCompleteness } from '../../functions/src/core/audit/completeness.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
 import { devChainKeys } from '../support/auditEvents.js';
-import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { clinician, type ReviewHarness, reviewerOf, startReviewHarness } from '../support/reviewHarness.js';
+import { uniqueTenant } from '../support/gatewayHarness.js';
+import { clinician, reviewerOf, startReviewHarness, useReviewStack } from '../support/reviewHarness.js';
 
 /**
  * The audit trail of the review flow, end to end (the review pipeline's harness: the four functions, the
@@ -20,28 +20,19 @@ import { clinician, type ReviewHarness, reviewerOf, startReviewHarness } from '.
  * over the result.
  */
 
-type Models = Awaited<ReturnType<typeof startModelServers>>;
-
 const canary = `zq${randomUUID().replaceAll('-', '')}`;
 const noteCanary = `note${randomUUID().replaceAll('-', '')}`;
 const text = `Patient ${canary} takes metformin 500 mg PO BID and lisinopril 10 mg daily.`;
 const patientRef = `mrn-${randomUUID()}`;
 
 describe('audit trail of the review flow (review pipeline harness)', () => {
-  let models: Models;
-  let h: ReviewHarness;
   let tenant: string;
   const keys: string[] = [];
   const started = new Date();
 
+  const { models, h } = useReviewStack();
   before(async () => {
-    models = await startModelServers();
-    h = await startReviewHarness({ models });
     tenant = uniqueTenant();
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
   });
 
   const submitLowConfidence = async () => {

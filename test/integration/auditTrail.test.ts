@@ -15,14 +15,7 @@ import { checkCompleteness } from '../../functions/src/core/audit/completeness.j
 import { AUDIT_LABEL, type AuditEvent, auditEventSchema } from '../../functions/src/core/audit/events.js';
 import { buildPrompt, PROMPT_TEMPLATE_VERSION } from '../../functions/src/core/tasks.js';
 import { devChainKeys } from '../support/auditEvents.js';
-import {
-  bearer,
-  startModelServers,
-  startTestGateway,
-  type TestGateway,
-  testConfig,
-  uniqueTenant,
-} from '../support/gatewayHarness.js';
+import { bearer, uniqueTenant, useGatewayStack } from '../support/gatewayHarness.js';
 
 /**
  * The audit trail of the inference flow, end to end: the real handlers in the Functions Framework, the
@@ -31,8 +24,6 @@ import {
  * no audit field outside `decision.response` carries clinical text, and no line carries a raw key; and the
  * audit commands find what is there and what is missing.
  */
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
 
 /** A note with a token no model output could invent: its presence anywhere means the input leaked. */
 const canary = `zq${randomUUID().replaceAll('-', '')}`;
@@ -46,8 +37,6 @@ const isAuditLine = (line: Record<string, unknown>) =>
   AUDIT_LABEL.value;
 
 describe('audit trail of the inference flow (Firestore emulator, local model servers)', () => {
-  let models: Models;
-  let gw: TestGateway;
   let tenant: string;
   let auditFile: string;
   const keys: string[] = [];
@@ -86,19 +75,14 @@ describe('audit trail of the inference flow (Firestore emulator, local model ser
       .filter((e) => e.inferenceId === inferenceId)
       .map((e) => [e.eventType, e.sequence, e.prevHash === null ? null : 'linked']);
 
+  const { models, gw } = useGatewayStack({
+    env: () => {
+      auditFile = join(mkdtempSync(join(tmpdir(), 'audit-trail-')), 'audit.jsonl');
+      return { AUDIT_LOG_FILE: auditFile };
+    },
+  });
   before(async () => {
-    models = await startModelServers();
-    auditFile = join(mkdtempSync(join(tmpdir(), 'audit-trail-')), 'audit.jsonl');
-    gw = startTestGateway(testConfig(models, { AUDIT_LOG_FILE: auditFile }));
     tenant = uniqueTenant();
-  });
-  after(async () => {
-    await gw.close();
-    await models.close();
-  });
-  beforeEach(async () => {
-    await models.a.reset();
-    await models.b.reset();
   });
 
   describe('every path produces exactly its events, each valid, written before the answer', () => {

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { type BreakerGateway, breakerConfig, startBreakerGateway } from '../support/breakerHarness.js';
-import { bearer, manualClock, startModelServers } from '../support/gatewayHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { bearer, manualClock, useModelServers } from '../support/gatewayHarness.js';
 
 /** Puts a local model server into one of its fault modes (API.md, "Local model servers"). */
 async function setFault(server: { url: string }, fault: string): Promise<void> {
@@ -20,19 +18,9 @@ async function setFault(server: { url: string }, fault: string): Promise<void> {
  * fallback (the local routing table). Time is injected; the breakers' timers never fire on their own here.
  */
 describe('circuit breakers through the inference API (Firestore emulator, local model servers)', () => {
-  let models: Models;
+  const models = useModelServers();
   let gw: BreakerGateway | undefined;
 
-  before(async () => {
-    models = await startModelServers();
-  });
-  after(async () => {
-    await models.close();
-  });
-  beforeEach(async () => {
-    await models.a.reset();
-    await models.b.reset();
-  });
   afterEach(async () => {
     await gw?.close();
     gw = undefined;

@@ -8,16 +8,14 @@ import {
   countingStore,
   startBreakerGateway,
 } from '../support/breakerHarness.js';
-import { manualClock, startModelServers } from '../support/gatewayHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { manualClock, useModelServers } from '../support/gatewayHarness.js';
 
 /**
  * Breakers shared between gateway instances through Firestore: two independent in-process stacks (each its
  * own gateway, board and Firestore client) on one emulator project, sharing one injected clock.
  */
 describe('circuit breakers shared between gateway instances (Firestore emulator)', () => {
-  let models: Models;
+  const models = useModelServers();
   const running: BreakerGateway[] = [];
   const extraClients: Firestore[] = [];
 
@@ -32,16 +30,6 @@ describe('circuit breakers shared between gateway instances (Firestore emulator)
     return db;
   };
 
-  before(async () => {
-    models = await startModelServers();
-  });
-  after(async () => {
-    await models.close();
-  });
-  beforeEach(async () => {
-    await models.a.reset();
-    await models.b.reset();
-  });
   afterEach(async () => {
     await Promise.all(running.splice(0).map((gw) => gw.close()));
     await Promise.all(extraClients.splice(0).map((db) => db.terminate()));

@@ -6,8 +6,8 @@ import { LocalAuditEventSource } from '../../functions/src/adapters/audit/localA
 import { type CliContext, EXIT, runAuditCli } from '../../functions/src/cli/auditCli.js';
 import { loadAuditCliConfig } from '../../functions/src/cli/auditCliConfig.js';
 import type { CalibrationReport } from '../../functions/src/cli/calibrationReport.js';
-import { medicationNote, startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
+import { medicationNote, uniqueTenant } from '../support/gatewayHarness.js';
+import { reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
 
 /**
  * Calibration end to end: the review pipeline (the four functions, the Pub/Sub and Firestore emulators, the
@@ -15,8 +15,6 @@ import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../s
  * spread over (0, 1); a scripted reviewer deciding every review item through the reviewer API, editing or
  * rejecting more often at low confidence; then `audit:calibrate` over the audit events of the run.
  */
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
 
 const OUTPUTS = 300;
 const SAMPLE_RATE = '0.7';
@@ -34,16 +32,13 @@ function isWrong(confidence: number, index: number): boolean {
 
 describe('calibration end to end: scripted reviews through the API, then audit:calibrate', function () {
   this.timeout(300_000);
-  let models: Models;
-  let h: ReviewHarness;
   let tenant: string;
   const started = new Date();
   /** Every inference of the run: its confidence and whether the scripted reviewer finds it wrong. */
   const outputs = new Map<string, { confidence: number; wrong: boolean; reviewed: boolean }>();
 
+  const { models, h } = useReviewStack({ env: { REVIEW_SAMPLE_RATE: SAMPLE_RATE } });
   before(async () => {
-    models = await startModelServers();
-    h = await startReviewHarness({ models, env: { REVIEW_SAMPLE_RATE: SAMPLE_RATE } });
     tenant = uniqueTenant();
 
     for (let i = 0; i < OUTPUTS; i++) {
@@ -89,10 +84,6 @@ describe('calibration end to end: scripted reviews through the API, then audit:c
         }),
       );
     }
-  });
-  after(async () => {
-    await h?.close();
-    await models?.close();
   });
 
   it('recommends a threshold in the expected range, whose true error rate meets the target', async () => {

@@ -3,10 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import { manualClock, startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { lateBound, manualClock, uniqueTenant, useSuiteResource } from '../support/gatewayHarness.js';
+import { reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
 
 /**
  * Decision callbacks, end to end on the local task scheduler: only origins the tenant allows, the normalised
@@ -14,31 +12,25 @@ type Models = Awaited<ReturnType<typeof startModelServers>>;
  * afresh the Standard Webhooks way, checked by a receiver with the official library.
  */
 describe('decision callbacks: allowlist, Standard Webhooks signatures, no internal token (emulators)', () => {
-  let models: Models;
-  let h: ReviewHarness;
-  let hook: Receiver;
   const tenant = uniqueTenant();
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   // A day before every other test's clock, so that no other test's local tasks are due on this one.
   const clock = manualClock(new Date('2025-01-15T07:00:00Z'));
 
-  before(async () => {
-    models = await startModelServers();
-    await models.a.setBehaviour({ confidence: 0.6 });
-    hook = await startReceiver(secret, clock.now);
-    h = await startReviewHarness({
-      models,
-      clock: clock.now,
-      env: {
-        CALLBACK_ALLOWED_ORIGINS: JSON.stringify({ [tenant]: [hook.origin] }),
-        WEBHOOK_SECRETS: JSON.stringify({ [tenant]: secret }),
-      },
-    });
-  });
-  after(async () => {
-    await h?.close();
-    await hook?.close();
-    await models.close();
+  const hook = lateBound(
+    useSuiteResource(
+      () => startReceiver(secret, clock.now),
+      (r) => r.close(),
+    ),
+    'the webhook receiver',
+  );
+  const { h } = useReviewStack({
+    behaviour: { a: { confidence: 0.6 } },
+    clock: clock.now,
+    env: () => ({
+      CALLBACK_ALLOWED_ORIGINS: JSON.stringify({ [tenant]: [hook.origin] }),
+      WEBHOOK_SECRETS: JSON.stringify({ [tenant]: secret }),
+    }),
   });
   beforeEach(() => hook.reset());
 
@@ -153,7 +145,6 @@ type Call = {
   verified: boolean;
   error?: string;
 };
-type Receiver = Awaited<ReturnType<typeof startReceiver>>;
 
 /**
  * A webhook receiver as a customer would write one: it verifies each call with the standardwebhooks library

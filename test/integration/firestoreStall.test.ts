@@ -5,11 +5,11 @@ import type { Firestore } from '@google-cloud/firestore';
 import {
   bearer,
   medicationNote,
-  startModelServers,
   startTestGateway,
   type TestGateway,
   testConfig,
   uniqueTenant,
+  useModelServers,
 } from '../support/gatewayHarness.js';
 import { firestoreVia, type StallableProxy, startStallableProxy } from '../support/stallableProxy.js';
 
@@ -22,7 +22,7 @@ describe('a stalled Firestore on the request path (Firestore emulator behind a s
   // Without a deadline of our own the SDK waits 60 s: these tests would time out.
   this.timeout(20_000);
 
-  let models: Awaited<ReturnType<typeof startModelServers>>;
+  const models = useModelServers();
   let proxy: StallableProxy;
   let firestore: Firestore;
   let gw: TestGateway;
@@ -37,7 +37,6 @@ describe('a stalled Firestore on the request path (Firestore emulator behind a s
       .send({ task: 'medication-extraction', input: { text: medicationNote } });
 
   before(async () => {
-    models = await startModelServers();
     proxy = await startStallableProxy(process.env.FIRESTORE_EMULATOR_HOST!);
     const config = testConfig(models, { FIRESTORE_DEADLINE_MS: '500' });
     firestore = firestoreVia(proxy.host, config.project);
@@ -48,13 +47,10 @@ describe('a stalled Firestore on the request path (Firestore emulator behind a s
     await gw.close();
     await firestore.terminate();
     await proxy.close();
-    await models.close();
   });
   beforeEach(async () => {
     tenant = uniqueTenant();
     proxy.resume();
-    await models.a.reset();
-    await models.b.reset();
     // Warm: the client's channel is open before the stall (opening it may take longer than the deadline).
     assert.equal((await retryUntilAnswered(() => post(randomUUID()))).status, 200);
     await models.a.reset();

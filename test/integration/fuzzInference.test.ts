@@ -9,15 +9,7 @@ import {
   rawBody,
   stringsIn,
 } from '../support/fuzz.js';
-import {
-  bearer,
-  medicationNote,
-  startModelServers,
-  startTestGateway,
-  type TestGateway,
-  testConfig,
-  uniqueTenant,
-} from '../support/gatewayHarness.js';
+import { bearer, medicationNote, uniqueTenant, useGatewayStack } from '../support/gatewayHarness.js';
 
 /**
  * Generated hostile requests to `POST /v1/inferences` (one gateway for the file): arbitrary JSON and
@@ -26,18 +18,9 @@ import {
  */
 describe('hostile inference requests, generated (fast-check, 1,000 per run)', function () {
   this.timeout(300_000);
-  let models: Awaited<ReturnType<typeof startModelServers>>;
-  let gw: TestGateway;
   const tenant = uniqueTenant();
 
-  before(async () => {
-    models = await startModelServers();
-    gw = startTestGateway(testConfig(models));
-  });
-  after(async () => {
-    await gw.close();
-    await models.close();
-  });
+  const { gw } = useGatewayStack();
 
   const nearMissBody = fc.record(
     {

@@ -12,8 +12,8 @@ import {
   rawBody,
   stringsIn,
 } from '../support/fuzz.js';
-import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
+import { uniqueTenant } from '../support/gatewayHarness.js';
+import { reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
 
 /** Pub/Sub's CloudEvent type (functions/src/events/reviewIntake.ts). */
 const PUBSUB_MESSAGE_PUBLISHED = 'google.cloud.pubsub.topic.v1.messagePublished';
@@ -29,17 +29,13 @@ const NOTE = 'Patient takes metformin 500 mg PO BID and lisinopril 10 mg daily.'
  */
 describe('hostile review input, generated (fast-check, 1,000 per surface per run)', function () {
   this.timeout(300_000);
-  let models: Awaited<ReturnType<typeof startModelServers>>;
-  let h: ReviewHarness;
   const tenant = uniqueTenant();
   /** Inferences sent to review: their items exist, claimed by rita. */
   const pending: string[] = [];
 
+  const { h } = useReviewStack({ behaviour: { a: { confidence: 0.45 } }, topology: false });
   before(async () => {
-    models = await startModelServers();
-    await models.a.setBehaviour({ confidence: 0.45 });
     // The intake is called directly here: no push subscription competes with it.
-    h = await startReviewHarness({ models, topology: false });
     for (let i = 0; i < 4; i++) {
       const res = await submit(h, tenant);
       assert.equal(res.status, 202);
@@ -53,10 +49,6 @@ describe('hostile review input, generated (fast-check, 1,000 per surface per run
         .set('Authorization', reviewerOf(tenant));
       assert.equal(claimed.status, 200);
     }
-  });
-  after(async () => {
-    await h?.close();
-    await models?.close();
   });
 
   const reviewId = fc.oneof(

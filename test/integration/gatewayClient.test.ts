@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createGatewayClient } from '../../functions/client/gatewayClient.js';
-import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, startReviewHarness } from '../support/reviewHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { uniqueTenant } from '../support/gatewayHarness.js';
+import { useReviewStack } from '../support/reviewHarness.js';
 
 /**
  * The typed client's example (docs/api.md), run against the real inference and reviewer functions: a
@@ -12,17 +10,7 @@ type Models = Awaited<ReturnType<typeof startModelServers>>;
  * also checked against the OpenAPI document by the harness.
  */
 describe('typed client (openapi-fetch over the generated schema): the docs/api.md example', () => {
-  let models: Models;
-  let h: ReviewHarness;
-
-  before(async () => {
-    models = await startModelServers();
-    h = await startReviewHarness({ models });
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
-  });
+  const { models, h } = useReviewStack();
 
   it('submits, reviews and reads an inference, with typed bodies and typed problems', async () => {
     const tenant = uniqueTenant();

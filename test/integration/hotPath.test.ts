@@ -21,10 +21,9 @@ import {
   type ModelServerControl,
   medicationNote,
   startModelServers,
-  startTestGateway,
-  type TestGateway,
   testConfig,
   uniqueTenant,
+  useGatewayStack,
 } from '../support/gatewayHarness.js';
 
 /**
@@ -61,8 +60,6 @@ async function countOperations(work: () => Promise<unknown>): Promise<Counts> {
 }
 
 describe('the inference hot path: Firestore round trips per request kind (emulator)', () => {
-  let models: { a: ModelServerControl; b: ModelServerControl; close(): Promise<void> };
-  let gw: TestGateway;
   const tenant = uniqueTenant();
   const body = (text = medicationNote) => JSON.stringify({ task: 'medication-extraction', input: { text } });
   const post = (key: string, text?: string) =>
@@ -73,19 +70,12 @@ describe('the inference hot path: Firestore round trips per request kind (emulat
       .set('Idempotency-Key', key)
       .send(body(text));
 
+  const { models, gw } = useGatewayStack({
+    env: { BREAKER_REFRESH_MS: '600000', BREAKER_FLUSH_MS: '600000' },
+  });
   before(async () => {
-    models = await startModelServers();
     // The breakers' background reads and flushes are not part of any request: out of the way here.
-    gw = startTestGateway(testConfig(models, { BREAKER_REFRESH_MS: '600000', BREAKER_FLUSH_MS: '600000' }));
     await post(randomUUID()); // warm: clients, connections, the breakers' first read
-  });
-  after(async () => {
-    await gw.close();
-    await models.close();
-  });
-  beforeEach(async () => {
-    await models.a.reset();
-    await models.b.reset();
   });
 
   it('a new key: one commit to claim (conditional create), one commit to complete (batch with a precondition)', async () => {
@@ -143,8 +133,6 @@ describe('the inference hot path: Firestore round trips per request kind (emulat
 });
 
 describe('an instance over its capacity sheds load at once (emulator)', () => {
-  let models: { a: ModelServerControl; b: ModelServerControl; close(): Promise<void> };
-  let gw: TestGateway;
   const tenant = uniqueTenant();
   const post = (key: string) =>
     gw.api
@@ -154,14 +142,7 @@ describe('an instance over its capacity sheds load at once (emulator)', () => {
       .set('Idempotency-Key', key)
       .send(JSON.stringify({ task: 'medication-extraction', input: { text: medicationNote } }));
 
-  before(async () => {
-    models = await startModelServers();
-    gw = startTestGateway(testConfig(models, { MAX_CONCURRENT_REQUESTS: '2' }));
-  });
-  after(async () => {
-    await gw.close();
-    await models.close();
-  });
+  const { models, gw } = useGatewayStack({ env: { MAX_CONCURRENT_REQUESTS: '2' } });
 
   it('answers 503 + Retry-After past the configured concurrency, claims nothing, and serves the retry', async () => {
     await models.a.setBehaviour({ latencyMs: 500 });

@@ -9,14 +9,9 @@ import {
   bearer,
   manualClock,
   medicationNote,
-  startModelServers,
-  startTestGateway,
-  type TestGateway,
-  testConfig,
   uniqueTenant,
+  useGatewayStack,
 } from '../support/gatewayHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
 
 const body = (text = medicationNote, extra: Record<string, unknown> = {}) => ({
   task: 'medication-extraction',
@@ -25,8 +20,6 @@ const body = (text = medicationNote, extra: Record<string, unknown> = {}) => ({
 });
 
 describe('inference API with the idempotency ledger (Firestore emulator, local model servers)', () => {
-  let models: Models;
-  let gw: TestGateway;
   let tenant: string;
 
   const post = (
@@ -42,18 +35,9 @@ describe('inference API with the idempotency ledger (Firestore emulator, local m
     return req.send(typeof payload === 'string' ? payload : JSON.stringify(payload));
   };
 
-  before(async () => {
-    models = await startModelServers();
-    gw = startTestGateway(testConfig(models));
-  });
-  after(async () => {
-    await gw.close();
-    await models.close();
-  });
-  beforeEach(async () => {
+  const { models, gw } = useGatewayStack();
+  beforeEach(() => {
     tenant = uniqueTenant();
-    await models.a.reset();
-    await models.b.reset();
   });
 
   it('answers 200 with a completed inference when the model is confident', async () => {
@@ -189,23 +173,14 @@ describe('inference API with the idempotency ledger (Firestore emulator, local m
 });
 
 describe('idempotency leases and expiry (Firestore emulator, injected clock)', () => {
-  let models: Models;
-  let gw: TestGateway;
   const clock = manualClock();
   const tenant = uniqueTenant();
 
-  before(async () => {
-    models = await startModelServers();
-    gw = startTestGateway(
-      testConfig(models, { IDEMPOTENCY_LEASE_SECONDS: '30', IDEMPOTENCY_TTL_HOURS: '24' }),
-      {
-        clock: clock.now,
-      },
-    );
-  });
-  after(async () => {
-    await gw.close();
-    await models.close();
+  const { gw } = useGatewayStack({
+    env: { IDEMPOTENCY_LEASE_SECONDS: '30', IDEMPOTENCY_TTL_HOURS: '24' },
+    overrides: {
+      clock: clock.now,
+    },
   });
 
   const post = (key: string) =>

@@ -1,16 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import {
-  bearer,
-  medicationNote,
-  startModelServers,
-  startTestGateway,
-  type TestGateway,
-  testConfig,
-  uniqueTenant,
-} from '../support/gatewayHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { bearer, medicationNote, uniqueTenant, useGatewayStack } from '../support/gatewayHarness.js';
 
 const valid = { task: 'medication-extraction', input: { text: medicationNote } };
 
@@ -28,19 +18,10 @@ function assertProblem(
 }
 
 describe('inference API error statuses (problem+json)', () => {
-  let models: Models;
-  let gw: TestGateway;
   let tenant: string;
   const clinician = () => bearer(tenant, 'clinician', 'alice');
 
-  before(async () => {
-    models = await startModelServers();
-    gw = startTestGateway(testConfig(models));
-  });
-  after(async () => {
-    await gw.close();
-    await models.close();
-  });
+  const { gw } = useGatewayStack();
   beforeEach(() => {
     tenant = uniqueTenant();
   });
@@ -139,18 +120,9 @@ describe('inference API error statuses (problem+json)', () => {
 });
 
 describe('inference API bad-input table: never a 5xx, never a crash', () => {
-  let models: Models;
-  let gw: TestGateway;
   const tenant = uniqueTenant();
 
-  before(async () => {
-    models = await startModelServers();
-    gw = startTestGateway(testConfig(models));
-  });
-  after(async () => {
-    await gw.close();
-    await models.close();
-  });
+  const { gw } = useGatewayStack();
 
   type Case = { name: string; body: string; key?: string; contentType?: string; expect: number[] };
   const j = (v: unknown) => JSON.stringify(v);

@@ -1,22 +1,9 @@
 import assert from 'node:assert/strict';
 import { buildOpenApiDocument } from '../../functions/src/http/contract/openApiDocument.js';
-import { startModelServers } from '../support/gatewayHarness.js';
-import { type ReviewHarness, startReviewHarness } from '../support/reviewHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { useReviewStack } from '../support/reviewHarness.js';
 
 describe('GET /openapi.json on the inference and reviewer functions', () => {
-  let models: Models;
-  let h: ReviewHarness;
-
-  before(async () => {
-    models = await startModelServers();
-    h = await startReviewHarness({ models, topology: false });
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
-  });
+  const { h } = useReviewStack({ topology: false });
 
   for (const api of ['inference', 'reviewer'] as const) {
     it(`${api}: answers the document without credentials`, async () => {

@@ -6,8 +6,8 @@ import type {
   ReviewPublisher,
   ReviewRequestMessage,
 } from '../../functions/src/core/review/reviewPublisher.js';
-import { manualClock, startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
+import { manualClock, uniqueTenant } from '../support/gatewayHarness.js';
+import { reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
 
 /** Pub/Sub as a test controls it: up (the real emulator topics), or stalled (a publish never answers). */
 class SwitchablePublisher implements ReviewPublisher {
@@ -31,21 +31,17 @@ class SwitchablePublisher implements ReviewPublisher {
 }
 
 describe('review publisher circuit: a stalled Pub/Sub (Firestore and Pub/Sub emulators)', () => {
-  let models: Awaited<ReturnType<typeof startModelServers>>;
-  let h: ReviewHarness;
   const publisher = new SwitchablePublisher();
   const clock = manualClock(new Date());
   const tenant = uniqueTenant();
 
+  const { h } = useReviewStack({
+    behaviour: { a: { confidence: 0.45 } },
+    publisher,
+    clock: clock.now,
+    env: { REVIEW_PUBLISH_TIMEOUT_MS: '300' },
+  });
   before(async () => {
-    models = await startModelServers();
-    await models.a.setBehaviour({ confidence: 0.45 });
-    h = await startReviewHarness({
-      models,
-      publisher,
-      clock: clock.now,
-      env: { REVIEW_PUBLISH_TIMEOUT_MS: '300' },
-    });
     publisher.inner = new PubSubReviewPublisher(
       h.pubsub,
       {
@@ -55,10 +51,6 @@ describe('review publisher circuit: a stalled Pub/Sub (Firestore and Pub/Sub emu
       },
       { timeoutMs: 300 },
     );
-  });
-  after(async () => {
-    await h?.close();
-    await models?.close();
   });
 
   it('skips the publish while it fails, and delivers every skipped item soon after recovery, unswept', async () => {

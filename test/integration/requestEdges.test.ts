@@ -5,17 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import supertest from 'supertest';
-import {
-  bearer,
-  medicationNote,
-  startModelServers,
-  startTestGateway,
-  type TestGateway,
-  testConfig,
-  uniqueTenant,
-} from '../support/gatewayHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { bearer, medicationNote, uniqueTenant, useGatewayStack } from '../support/gatewayHarness.js';
 
 const valid = { task: 'medication-extraction', input: { text: medicationNote } };
 const MiB = 1024 * 1024;
@@ -34,22 +24,15 @@ function assertProblem(
  * that are not ids, bodies far over the limit, and the two spellings of an Idempotency-Key.
  */
 describe('request edges: path ids, body limit, Idempotency-Key spellings (emulators)', () => {
-  let models: Models;
-  let gw: TestGateway;
   let reviewer: ReturnType<typeof supertest>;
   let tenant: string;
   const clinician = () => bearer(tenant, 'clinician', 'alice');
 
+  const { gw } = useGatewayStack();
   before(async () => {
-    models = await startModelServers();
-    gw = startTestGateway(testConfig(models));
     const name = `reviewerApi-${randomUUID().slice(0, 8)}`;
     http(name, gw.gateway.reviewerApi);
     reviewer = supertest(getTestServer(name));
-  });
-  after(async () => {
-    await gw.close();
-    await models.close();
   });
   beforeEach(() => {
     tenant = uniqueTenant();

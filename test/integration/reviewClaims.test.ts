@@ -1,23 +1,15 @@
 import assert from 'node:assert/strict';
-import { manualClock, startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { manualClock, uniqueTenant } from '../support/gatewayHarness.js';
+import { reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
 
 describe('review claims and leases (Firestore emulator transactions, injected clock)', () => {
-  let models: Models;
-  let h: ReviewHarness;
   let tenant: string;
   const clock = manualClock(new Date('2026-03-02T08:00:00Z'));
 
-  before(async () => {
-    models = await startModelServers();
-    await models.a.setBehaviour({ confidence: 0.3 });
-    h = await startReviewHarness({ models, clock: clock.now, env: { REVIEW_LEASE_SECONDS: '600' } });
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
+  const { h } = useReviewStack({
+    behaviour: { a: { confidence: 0.3 } },
+    clock: clock.now,
+    env: { REVIEW_LEASE_SECONDS: '600' },
   });
   beforeEach(() => {
     tenant = uniqueTenant();

@@ -1,31 +1,19 @@
 import assert from 'node:assert/strict';
 import type { Message } from '@google-cloud/pubsub';
 import { escalationOperatorsSubscription } from '../../functions/dev/reviewTopology.js';
-import { manualClock, startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { manualClock, uniqueTenant } from '../support/gatewayHarness.js';
+import { reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
 
 /**
  * Deadlines run on the local task scheduler (TASKS_MODE=local): tasks stored in Firestore,
  * performed by `LocalTaskRunner.runDue()`, which these tests call themselves with an injected clock.
  */
 describe('review deadlines (local task scheduler, injected clock, emulators)', () => {
-  let models: Models;
-  let h: ReviewHarness;
   let tenant: string;
   // A day of its own, so that no other test's tasks are due on this clock.
   const clock = manualClock(new Date('2025-06-11T07:00:00Z'));
 
-  before(async () => {
-    models = await startModelServers();
-    await models.a.setBehaviour({ confidence: 0.6 });
-    h = await startReviewHarness({ models, clock: clock.now });
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
-  });
+  const { h } = useReviewStack({ behaviour: { a: { confidence: 0.6 } }, clock: clock.now });
   beforeEach(() => {
     tenant = uniqueTenant();
   });

@@ -8,10 +8,8 @@ import {
   type ReviewEvent,
   subscribeToDecisions,
 } from '../../functions/dev/examples/reviewDecisionsSubscriber.js';
-import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { uniqueTenant } from '../support/gatewayHarness.js';
+import { reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
 
 /** A promise and the function that settles it, for awaiting what a callback will see. */
 function signal<T>() {
@@ -29,18 +27,7 @@ function signal<T>() {
  * exactly as documented, no clinical text, and a republished step as the duplicate it is.
  */
 describe('review-events: an outside subscriber follows a full review (emulators, local models)', () => {
-  let models: Models;
-  let h: ReviewHarness;
-
-  before(async () => {
-    models = await startModelServers();
-    h = await startReviewHarness({ models });
-    await models.a.setBehaviour({ confidence: 0.5 });
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
-  });
+  const { h } = useReviewStack({ behaviour: { a: { confidence: 0.5 } } });
 
   const asyncApi = JSON.parse(readFileSync(join(PROJECT_ROOT, 'docs', 'asyncapi.json'), 'utf8')) as {
     components: {

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Message } from '@google-cloud/pubsub';
+import type { Message, Subscription } from '@google-cloud/pubsub';
 import { deadLetterHoldSubscription } from '../../functions/dev/reviewTopology.js';
-import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { uniqueTenant } from '../support/gatewayHarness.js';
+import { reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
 
 /**
  * reviewIntake is a Functions Framework CloudEvent function. These tests call it through the framework's own
@@ -17,20 +15,13 @@ type Models = Awaited<ReturnType<typeof startModelServers>>;
 const pubsubData = (json: unknown) => Buffer.from(JSON.stringify(json)).toString('base64');
 
 describe('review intake: redelivery never makes a second item (Functions Framework test server, emulators)', () => {
-  let models: Models;
-  let h: ReviewHarness;
+  // No topics: the review requests stay in the outbox, and this test delivers them by hand.
+  const { h } = useReviewStack({
+    behaviour: { a: { confidence: 0.4 } },
+    topology: false,
+    env: { REVIEW_PUBLISH_TIMEOUT_MS: '200' },
+  });
   const tenant = uniqueTenant();
-
-  before(async () => {
-    models = await startModelServers();
-    await models.a.setBehaviour({ confidence: 0.4 });
-    // No topics: the review requests stay in the outbox, and this test delivers them by hand.
-    h = await startReviewHarness({ models, topology: false, env: { REVIEW_PUBLISH_TIMEOUT_MS: '200' } });
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
-  });
 
   /** What Eventarc delivers for a Pub/Sub message: a binary-mode CloudEvent. */
   const eventarcDelivery = (inferenceId: string, messageId: string) =>
@@ -133,41 +124,40 @@ describe('review intake: redelivery never makes a second item (Functions Framewo
 });
 
 describe('review intake: undeliverable messages end in the dead-letter topic (Pub/Sub emulator policy)', () => {
-  let models: Models;
-  let h: ReviewHarness;
+  const { h } = useReviewStack();
+  // Pulls the dead-letter topic's hold subscription during a test. Closed after each test, also one that
+  // failed or timed out, and before the harness closes its Pub/Sub client (afterEach runs before after).
+  let hold: Subscription | undefined;
+  afterEach(async () => {
+    const open = hold;
+    hold = undefined;
+    await open?.close();
+  });
 
-  before(async () => {
-    models = await startModelServers();
-    h = await startReviewHarness({ models });
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
-  });
+  /** Resolves with the first `count` messages the hold subscription receives (each acknowledged). */
+  function deadLettered(subscription: Subscription, count: number): Promise<Message[]> {
+    const received: Message[] = [];
+    return new Promise<Message[]>((resolve, reject) => {
+      subscription.on('message', (message: Message) => {
+        message.ack();
+        received.push(message);
+        if (received.length === count) resolve(received);
+      });
+      subscription.on('error', reject);
+    });
+  }
 
   it('after the subscription’s maximum delivery attempts, not in an endless retry', async function () {
     this.timeout(120_000);
-    const hold = h.pubsub.subscription(deadLetterHoldSubscription(h.topology));
-    const deadLetters: Message[] = [];
-    const bothArrived = new Promise<void>((resolve, reject) => {
-      hold.on('message', (message: Message) => {
-        message.ack();
-        deadLetters.push(message);
-        if (deadLetters.length === 2) resolve();
-      });
-      hold.on('error', reject);
-    });
+    hold = h.pubsub.subscription(deadLetterHoldSubscription(h.topology));
+    const arrived = deadLettered(hold, 2);
     const topic = h.pubsub.topic(h.topology.requestsTopic);
     await topic.publishMessage({ data: Buffer.from('{"inferenceId":'), attributes: { case: 'not-json' } });
     await topic.publishMessage({
       json: { schemaVersion: 1, inferenceId: 'inf_neverExisted', tenant: 'acme' },
       attributes: { case: 'unknown-inference' },
     });
-    try {
-      await bothArrived;
-    } finally {
-      await hold.close();
-    }
+    const deadLetters = await arrived;
     assert.deepEqual(deadLetters.map((m) => m.attributes.case).sort(), ['not-json', 'unknown-inference']);
     for (const message of deadLetters) {
       assert.equal(

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, reviewerOf, startReviewHarness, submit } from '../support/reviewHarness.js';
-
-type Models = Awaited<ReturnType<typeof startModelServers>>;
+import { uniqueTenant } from '../support/gatewayHarness.js';
+import { reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
 
 /**
  * The human-review pipeline end to end: a low-confidence inference answers 202, its review request travels
@@ -11,22 +9,11 @@ type Models = Awaited<ReturnType<typeof startModelServers>>;
  * queue, and a decision changes the inference at once.
  */
 describe('review pipeline: 202 → Pub/Sub → review item → claim → decision (emulators, local models)', () => {
-  let models: Models;
-  let h: ReviewHarness;
   let tenant: string;
 
-  before(async () => {
-    models = await startModelServers();
-    h = await startReviewHarness({ models });
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
-  });
-  beforeEach(async () => {
+  const { h } = useReviewStack({ behaviour: { a: { confidence: 0.5 } } });
+  beforeEach(() => {
     tenant = uniqueTenant();
-    await models.a.reset();
-    await models.a.setBehaviour({ confidence: 0.5 });
   });
 
   /** Submits a low-confidence inference and waits until its review item exists. */
@@ -295,18 +282,9 @@ describe('review pipeline: 202 → Pub/Sub → review item → claim → decisio
 });
 
 describe('quality sampling (REVIEW_SAMPLE_RATE=1): confident outputs are answered at once and still reviewed', () => {
-  let models: Models;
-  let h: ReviewHarness;
   const tenant = uniqueTenant();
 
-  before(async () => {
-    models = await startModelServers();
-    h = await startReviewHarness({ models, env: { REVIEW_SAMPLE_RATE: '1' } });
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
-  });
+  const { models, h } = useReviewStack({ env: { REVIEW_SAMPLE_RATE: '1' } });
 
   it('answers 200 completed with a pending review, queues it marked sampled, and an edit corrects the output', async () => {
     await models.a.setBehaviour({ confidence: 0.95 });

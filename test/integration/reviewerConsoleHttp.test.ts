@@ -17,8 +17,8 @@ import type { ReviewService } from '../../functions/src/core/review/reviewServic
 import { installProblemFinalHandler } from '../../functions/src/http/frameworkErrors.js';
 import { createReviewerApi } from '../../functions/src/http/reviewerApi.js';
 import { checkAnswersAgainstContract, takeContractViolations } from '../support/contractHook.js';
-import { startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { startReviewHarness, submit } from '../support/reviewHarness.js';
+import { uniqueTenant } from '../support/gatewayHarness.js';
+import { submit, useReviewStack } from '../support/reviewHarness.js';
 
 /**
  * The reviewer function's console surface through the Functions Framework: the built console's files with
@@ -223,17 +223,8 @@ describe('reviewer function: console files, /v1/me, admin overview, IAP header',
  */
 describe('reviewer function: /v1/me and the admin overview on real review items', function () {
   this.timeout(60_000);
-  let models: Awaited<ReturnType<typeof startModelServers>>;
-  let h: Awaited<ReturnType<typeof startReviewHarness>>;
 
-  before(async () => {
-    models = await startModelServers();
-    h = await startReviewHarness({ models });
-  });
-  after(async () => {
-    await h.close();
-    await models.close();
-  });
+  const { models, h } = useReviewStack();
 
   it("counts the tenant's queue and its reviewers' decisions by confidence band", async () => {
     const tenant = uniqueTenant();

@@ -22,16 +22,18 @@ export type ModelServerControl = ModelServer & {
     failStatus?: number;
     latencyMs?: number;
     confidence?: number | null;
+    fault?: string | null;
   }): Promise<void>;
   stats(): Promise<{ requests: number }>;
   reset(): Promise<void>;
 };
 
-export async function startModelServers(): Promise<{
-  a: ModelServerControl;
-  b: ModelServerControl;
-  close(): Promise<void>;
-}> {
+export type ModelServers = { a: ModelServerControl; b: ModelServerControl; close(): Promise<void> };
+
+/** What a model server does (`PUT /admin/behaviour`, API.md). */
+export type ModelBehaviour = Parameters<ModelServerControl['setBehaviour']>[0];
+
+export async function startModelServers(): Promise<ModelServers> {
   const a = withControls(await startModelServer({ name: 'local-a', port: 0 }));
   const b = withControls(await startModelServer({ name: 'local-b', port: 0 }));
   return { a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
@@ -111,6 +113,123 @@ export function startTestGateway(config: Config, overrides: GatewayOverrides = {
       if (!overrides.firestore) await firestore.terminate();
     },
   };
+}
+
+/**
+ * A suite's shared set-up as mocha hooks, in one call. `start` runs in `before`; `stop` runs in `after`
+ * whatever happened (a test that timed out, a later `before` that failed), so nothing a suite started
+ * outlives it and breaks a later suite's hooks. `start` itself cleans up what it started if it fails half-way.
+ * Gives back a getter of the started value (undefined outside the suite's hooks and tests).
+ */
+export function useSuiteResource<T>(
+  start: () => Promise<T>,
+  stop: (value: T) => Promise<void>,
+): () => T | undefined {
+  let value: T | undefined;
+  before(async () => {
+    value = await start();
+  });
+  after(async () => {
+    const started = value;
+    value = undefined;
+    if (started !== undefined) await stop(started);
+  });
+  return () => value;
+}
+
+/**
+ * A stand-in, usable in a suite's body, that forwards every property to the value `current` gives once the
+ * suite's `before` has run, and fails with a clear message when used outside its hooks and tests.
+ */
+export function lateBound<T extends object>(current: () => T | undefined, what: string): T {
+  return new Proxy({} as T, {
+    get(_, property) {
+      const target = current();
+      if (!target) throw new Error(`${what} is used outside the suite's hooks and tests (not started)`);
+      const v: unknown = Reflect.get(target, property, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+/** Both model servers back to `behaviour` (default: their deterministic defaults), counters at zero. */
+export async function resetModels(models: ModelServers, behaviour: ModelServerOptions['behaviour'] = {}) {
+  await Promise.all([models.a.reset(), models.b.reset()]);
+  await Promise.all([
+    behaviour.a && models.a.setBehaviour(behaviour.a),
+    behaviour.b && models.b.setBehaviour(behaviour.b),
+  ]);
+}
+
+export type ModelServerOptions = {
+  /** What the model servers do at the start of every test (default: their deterministic defaults). */
+  behaviour?: { a?: ModelBehaviour; b?: ModelBehaviour };
+};
+
+/**
+ * The suite's two local model servers: started once, reset to `behaviour` before each test (so no test
+ * inherits another's failure rate or counters), closed after the suite.
+ */
+export function useModelServers(options: ModelServerOptions = {}): ModelServers {
+  return withModelsAnd(options, async () => null).models;
+}
+
+/**
+ * Model servers and something started on them (a gateway, a review harness) as one resource: started in
+ * that order, stopped in the reverse, the models reset to `behaviour` before each test.
+ */
+export function withModelsAnd<T extends { close(): Promise<void> } | null>(
+  options: ModelServerOptions,
+  startOn: (models: ModelServers) => Promise<T>,
+): { models: ModelServers; value: () => T | undefined } {
+  const current = useSuiteResource(
+    async () => {
+      const models = await startModelServers();
+      try {
+        await resetModels(models, options.behaviour);
+        return { models, value: await startOn(models) };
+      } catch (e) {
+        await models.close();
+        throw e;
+      }
+    },
+    async ({ models, value }) => {
+      try {
+        await value?.close();
+      } finally {
+        await models.close();
+      }
+    },
+  );
+  beforeEach(async () => {
+    const started = current();
+    if (started) await resetModels(started.models, options.behaviour);
+  });
+  return {
+    models: lateBound(() => current()?.models, 'the model servers'),
+    value: () => current()?.value,
+  };
+}
+
+export type GatewayStackOptions = ModelServerOptions & {
+  /** Settings over `testConfig`'s; a function is called in `before`, for values that exist only then. */
+  env?: Record<string, string> | (() => Record<string, string>);
+  overrides?: GatewayOverrides;
+};
+
+/**
+ * The set-up of most inference-API suites: two model servers (reset before each test) and a gateway on them
+ * against the Firestore emulator, closed after the suite.
+ */
+export function useGatewayStack(options: GatewayStackOptions = {}): {
+  models: ModelServers;
+  gw: TestGateway;
+} {
+  const { models, value } = withModelsAnd(options, async (m) => {
+    const env = typeof options.env === 'function' ? options.env() : options.env;
+    return startTestGateway(testConfig(m, env), options.overrides);
+  });
+  return { models, gw: lateBound(value, 'the test gateway') };
 }
 
 /** A clock tests can move. */

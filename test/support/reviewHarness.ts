@@ -19,7 +19,14 @@ import { parseReviewRequestEvent } from '../../functions/src/events/reviewIntake
 import { createGateway, type Gateway } from '../../functions/src/gateway.js';
 import { installProblemFinalHandler } from '../../functions/src/http/frameworkErrors.js';
 import { checkAnswersAgainstContract } from './contractHook.js';
-import { type ModelServer, testConfig } from './gatewayHarness.js';
+import {
+  lateBound,
+  type ModelServer,
+  type ModelServerOptions,
+  type ModelServers,
+  testConfig,
+  withModelsAnd,
+} from './gatewayHarness.js';
 
 /**
  * The whole review pipeline under test, as deployed: the four functions registered with the Functions
@@ -207,6 +214,28 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
       await firestore.terminate();
     },
   };
+}
+
+export type ReviewStackOptions = ModelServerOptions &
+  Omit<ReviewHarnessOptions, 'models' | 'env'> & {
+    /** Settings over `testConfig`'s; a function is called in `before`, for values that exist only then. */
+    env?: Record<string, string> | (() => Record<string, string>);
+  };
+
+/**
+ * The set-up of the review suites: two model servers (reset to `behaviour` before each test) and the review
+ * pipeline on them, closed after the suite even if a test timed out (see `useSuiteResource`).
+ */
+export function useReviewStack(options: ReviewStackOptions = {}): { models: ModelServers; h: ReviewHarness } {
+  const { models, value } = withModelsAnd(options, (m) => {
+    const { behaviour: _, env, ...rest } = options;
+    return startReviewHarness({
+      ...rest,
+      models: m,
+      ...(env ? { env: typeof env === 'function' ? env() : env } : {}),
+    });
+  });
+  return { models, h: lateBound(value, 'the review harness') };
 }
 
 /** A publisher on `pubsub` (for harnesses whose emulator is not the one the environment names). */

@@ -6,48 +6,8 @@ import { isGatewayError } from '../../functions/src/core/errors.js';
 import type { InferenceRecord } from '../../functions/src/core/inference/inference.js';
 import type { OutboxEntry, OutboxRelay } from '../../functions/src/core/review/outbox.js';
 import { reviewEventMessageSchema } from '../../functions/src/core/review/reviewEvents.js';
-import type { ReviewItem } from '../../functions/src/core/review/reviewItem.js';
 import { ReviewService } from '../../functions/src/core/review/reviewService.js';
-import type { ReviewSnapshot, ReviewStore } from '../../functions/src/core/review/reviewStore.js';
-
-/** The store's contract in memory: one change at a time, writes applied only if `change` returns. */
-class MemoryReviewStore implements ReviewStore {
-  readonly items = new Map<string, ReviewItem>();
-  readonly inferences = new Map<string, InferenceRecord>();
-  readonly outbox: OutboxEntry[] = [];
-  writes = 0;
-
-  async transact<T>(
-    ids: { inferenceId: string; reviewId: string },
-    change: (current: ReviewSnapshot) => {
-      writes: { item?: ReviewItem; inference?: InferenceRecord; outbox?: OutboxEntry[] } | null;
-      result: T;
-    },
-  ): Promise<T> {
-    const { writes, result } = change({
-      inference: structuredClone(this.inferences.get(ids.inferenceId) ?? null),
-      item: structuredClone(this.items.get(ids.reviewId) ?? null),
-    });
-    if (writes?.item) this.items.set(ids.reviewId, writes.item);
-    if (writes?.inference) this.inferences.set(ids.inferenceId, writes.inference);
-    this.outbox.push(...(writes?.outbox ?? []));
-    if (writes) this.writes++;
-    return result;
-  }
-  async getItem(id: string) {
-    return structuredClone(this.items.get(id) ?? null);
-  }
-  async listItems() {
-    return [...this.items.values()];
-  }
-  async listAwaitingIntake(requestedBefore: Date, limit: number) {
-    return [...this.inferences.values()]
-      .filter((i) => i.reviewRequestedAt && i.reviewRequestedAt <= requestedBefore)
-      .sort((a, b) => a.reviewRequestedAt!.getTime() - b.reviewRequestedAt!.getTime())
-      .slice(0, limit)
-      .map((i) => i.id);
-  }
-}
+import { MemoryDatabase, MemoryReviewStore } from '../support/memoryStores.js';
 
 let now = new Date('2026-11-27T10:00:00Z');
 const reviewer = { subject: 'rita', tenant: 'acme', roles: ['reviewer' as const] };
@@ -75,7 +35,9 @@ class AmbiguousReviewStore extends MemoryReviewStore {
   }
 }
 
-function fixture(proposal: unknown, store = new MemoryReviewStore()) {
+function fixture(proposal: unknown, ambiguous = false) {
+  const db = new MemoryDatabase();
+  const store = ambiguous ? new AmbiguousReviewStore(db) : new MemoryReviewStore(db);
   const events: AuditEvent[] = [];
   const inference = {
     id: 'inf_x',
@@ -91,8 +53,8 @@ function fixture(proposal: unknown, store = new MemoryReviewStore()) {
     encounterRef: null,
     auditHead: { sequence: 2, hash: 'h2' },
   } as unknown as InferenceRecord;
-  store.inferences.set('inf_x', inference);
-  store.items.set('rev_x', {
+  db.put(db.inferences, 'inf_x', inference);
+  db.put(db.reviews, 'rev_x', {
     id: 'rev_x',
     inferenceId: 'inf_x',
     tenant: 'acme',
@@ -126,7 +88,7 @@ function fixture(proposal: unknown, store = new MemoryReviewStore()) {
     trail: new AuditTrail({
       sink: { write: async (e) => void events.push(e) },
       key: DEV_CHAIN_KEY,
-      heads: { readHead: async (id) => store.inferences.get(id)?.auditHead ?? null },
+      heads: { readHead: async (id) => db.inference(id)?.auditHead ?? null },
       warn: () => undefined,
     }),
     auditHmacKey: 'k'.repeat(32),
@@ -134,7 +96,7 @@ function fixture(proposal: unknown, store = new MemoryReviewStore()) {
     leaseMs: 600_000,
     clock: () => now,
   });
-  return { store, service, events, delivered };
+  return { db, service, events, delivered };
 }
 
 describe('ReviewService: an ambiguous commit (applied, answer lost) is resolved by reading the chain head', () => {
@@ -142,7 +104,7 @@ describe('ReviewService: an ambiguous commit (applied, answer lost) is resolved 
     const corrected = {
       codes: [{ code: 'I10', description: 'Essential hypertension', evidence: 'BP high' }],
     };
-    const { store, service, events } = fixture({ codes: [] }, new AmbiguousReviewStore());
+    const { db, service, events } = fixture({ codes: [] }, true);
     const view = await service.decide(
       reviewer,
       'rev_x',
@@ -154,7 +116,7 @@ describe('ReviewService: an ambiguous commit (applied, answer lost) is resolved 
       events.map((e) => e.eventType),
       ['review.decided'],
     );
-    assert.equal(store.inferences.get('inf_x')!.auditHead.eventId, events[0]!.eventId);
+    assert.equal(db.inference('inf_x')!.auditHead.eventId, events[0]!.eventId);
   });
 });
 
@@ -162,7 +124,7 @@ describe('ReviewService decisions on an output that failed the task schema', () 
   const invalid = { codes: [{ code: 'hypertension', description: 'Hypertension', evidence: 'BP high' }] };
 
   it('refuses to approve it (422, naming the proposal’s fields) and writes nothing', async () => {
-    const { store, service } = fixture(invalid);
+    const { db, service } = fixture(invalid);
     await assert.rejects(
       service.decide(reviewer, 'rev_x', { action: 'approve' }, { trace: null }),
       (e: unknown) => {
@@ -174,8 +136,8 @@ describe('ReviewService decisions on an output that failed the task schema', () 
         return true;
       },
     );
-    assert.equal(store.writes, 0);
-    assert.equal(store.inferences.get('inf_x')!.status, 'pending_review');
+    assert.equal(db.commits, 0);
+    assert.equal(db.inference('inf_x')!.status, 'pending_review');
   });
 
   it('lets the reviewer correct it with an edit, or reject it', async () => {
@@ -190,8 +152,8 @@ describe('ReviewService decisions on an output that failed the task schema', () 
       { trace: null },
     );
     assert.equal(view.state, 'edited');
-    assert.deepEqual(edit.store.inferences.get('inf_x')!.output, corrected);
-    assert.equal(edit.store.inferences.get('inf_x')!.auditHead.sequence, 3);
+    assert.deepEqual(edit.db.inference('inf_x')!.output, corrected);
+    assert.equal(edit.db.inference('inf_x')!.auditHead.sequence, 3);
 
     const reject = fixture(invalid);
     await reject.service.decide(
@@ -200,8 +162,8 @@ describe('ReviewService decisions on an output that failed the task schema', () 
       { action: 'reject', reasonCode: 'incorrect' },
       { trace: null },
     );
-    assert.equal(reject.store.inferences.get('inf_x')!.status, 'rejected');
-    assert.equal(reject.store.inferences.get('inf_x')!.output, null);
+    assert.equal(reject.db.inference('inf_x')!.status, 'rejected');
+    assert.equal(reject.db.inference('inf_x')!.output, null);
   });
 });
 
@@ -211,7 +173,7 @@ describe('ReviewService announces every step on review-events, in the same write
     outbox.flatMap((e) => (e.kind === 'review_event' ? [reviewEventMessageSchema.parse(e.message)] : []));
 
   it('claim and decision: one message each, written with the change and delivered after it', async () => {
-    const { store, service, delivered } = fixture(valid);
+    const { db, service, delivered } = fixture(valid);
     await service.claim(reviewer, 'rev_x', { trace: null });
     await service.decide(
       reviewer,
@@ -220,18 +182,25 @@ describe('ReviewService announces every step on review-events, in the same write
       { trace: null },
     );
     assert.deepEqual(
-      events(store.outbox).map((m) => [m.eventType, m.state, m.sequence, m.action, m.reasonCode, m.reviewer]),
+      events(db.outboxEntries()).map((m) => [
+        m.eventType,
+        m.state,
+        m.sequence,
+        m.action,
+        m.reasonCode,
+        m.reviewer,
+      ]),
       [
         ['review.claimed', 'claimed', 3, null, null, 'rita'],
         ['review.decided', 'rejected', 4, 'reject', 'unsafe', 'rita'],
       ],
     );
-    assert.deepEqual(delivered, store.outbox);
-    assert.ok(!JSON.stringify(events(store.outbox)).includes('BP high'));
+    assert.deepEqual(delivered, db.outboxEntries());
+    assert.ok(!JSON.stringify(events(db.outboxEntries())).includes('BP high'));
   });
 
   it('escalation: the escalation message and the lifecycle message, both with the change', async () => {
-    const { store, service } = fixture(valid);
+    const { db, service } = fixture(valid);
     const saved = now;
     now = new Date(now.getTime() + 2 * 3_600_000);
     try {
@@ -240,10 +209,10 @@ describe('ReviewService announces every step on review-events, in the same write
       now = saved;
     }
     assert.deepEqual(
-      store.outbox.map((e) => e.kind),
+      db.outboxEntries().map((e) => e.kind),
       ['escalation', 'review_event'],
     );
-    const [escalated] = events(store.outbox);
+    const [escalated] = events(db.outboxEntries());
     // The claim had lapsed by then: the item shows as pending, held by nobody.
     assert.deepEqual(
       [escalated!.eventType, escalated!.escalated, escalated!.state, escalated!.reviewer],
