@@ -1,3 +1,4 @@
+import type * as OpenAiModule from 'openai';
 import type OpenAI from 'openai';
 import { z } from 'zod';
 import {
@@ -10,7 +11,7 @@ import {
 } from '../../core/providers/provider.js';
 import { loadOnce } from './loadOnce.js';
 
-type OpenAiSdk = typeof import('openai');
+type OpenAiSdk = typeof OpenAiModule;
 /** Loaded by the first provider built, so functions that never call a model never load the SDK. */
 const loadSdk = loadOnce(() => import('openai'));
 

@@ -1,3 +1,4 @@
+import type * as GenAiModule from '@google/genai';
 import type { GenerateContentResponse, GoogleGenAI, GoogleGenAIOptions } from '@google/genai';
 import {
   ProviderCallError,
@@ -10,7 +11,7 @@ import { isCutOffBody } from './cutOffBody.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
 import { loadOnce } from './loadOnce.js';
 
-type GenAiSdk = typeof import('@google/genai');
+type GenAiSdk = typeof GenAiModule;
 /** Loaded by the first provider built, so functions that never call a model never load the SDK. */
 const loadSdk = loadOnce(() => import('@google/genai'));
 

@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { RoutingConfig } from '../../config.js';
 import { type AuditTrail, isCommitOutcomeUnknownError } from '../audit/auditTrail.js';
 import { type AuditDraft, headOf, hmacHex } from '../audit/chain.js';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../audit/events.js';
@@ -18,6 +17,7 @@ import {
 import type { Claim, IdempotencyLedger } from '../idempotency/ledger.js';
 import { type OutboxRelay, outboxEntry } from '../review/outbox.js';
 import type { ProviderRouter, RoutedResult } from '../routing/router.js';
+import type { RoutingConfig } from '../routing/routes.js';
 import { buildPrompt, PROMPT_TEMPLATE_VERSION, type TaskName } from '../tasks.js';
 import {
   type InferenceRecord,

@@ -1,7 +1,7 @@
-import type { RoutingConfig } from '../../config.js';
 import type { AuditTrail } from '../audit/auditTrail.js';
 import { headOf } from '../audit/chain.js';
 import { NotFoundError, ValidationError } from '../errors.js';
+import type { RoutingConfig } from '../routing/routes.js';
 import type { TaskScheduler } from '../scheduling/taskScheduler.js';
 import { type OutboxEntry, type OutboxRelay, outboxEntry } from './outbox.js';
 import { chainHeadOf, eventFrame, reviewEventDraft } from './reviewAudit.js';

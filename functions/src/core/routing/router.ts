@@ -1,4 +1,3 @@
-import type { TaskRoute } from '../../config.js';
 import { InputRefusedError, type ProviderAttempt, ProvidersUnavailableError } from '../errors.js';
 import {
   type FailureKind,
@@ -10,6 +9,7 @@ import {
 } from '../providers/provider.js';
 import { withTimeout } from '../retry.js';
 import { type ChatPrompt, checkOutput, isTaskName, type TaskName } from '../tasks.js';
+import type { TaskRoute } from './routes.js';
 
 /**
  * Walks a task's provider chain: primary first, then fallbacks, skipping providers whose breaker is open.
