@@ -25,7 +25,7 @@ describe('decision callbacks: allowlist, Standard Webhooks signatures, no intern
   before(async () => {
     models = await startModelServers();
     await models.a.setBehaviour({ confidence: 0.6 });
-    hook = await startReceiver(secret, clock.now);
+    hook = await startReceiver(secret, clock.date);
     h = await startReviewHarness({
       models,
       clock: clock.now,

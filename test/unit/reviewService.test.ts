@@ -125,7 +125,7 @@ function fixture(proposal: unknown, store = new MemoryReviewStore()) {
     auditHmacKey: 'k'.repeat(32),
     gatewayVersion: 'test',
     leaseMs: 600_000,
-    clock: () => now,
+    clock: () => now.getTime(),
   });
   return { store, service, events, delivered };
 }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { type Clock, dateClock } from '../clock.js';
 import {
   DependencyUnavailableError,
   IdempotencyKeyReusedError,
@@ -82,7 +83,7 @@ export type ClaimOutcome =
 export type LedgerSettings = {
   ttlMs: number;
   leaseMs: number;
-  clock?: () => Date;
+  clock?: Clock;
   /** When a claim write whose outcome is unknown is released (default: 1 s doubling to 30 s, 8 times). */
   orphanRelease?: Backoff & { attempts: number };
 };
@@ -105,7 +106,7 @@ export class IdempotencyLedger {
     private readonly store: LedgerStore,
     private readonly settings: LedgerSettings,
   ) {
-    this.now = settings.clock ?? (() => new Date());
+    this.now = dateClock(settings.clock);
   }
 
   /**

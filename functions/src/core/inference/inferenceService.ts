@@ -4,6 +4,7 @@ import { type AuditDraft, headOf, hmacHex } from '../audit/chain.js';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../audit/events.js';
 import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../auth/principal.js';
+import { type Clock, dateClock } from '../clock.js';
 import { SCORER_VERSION, scoreResult } from '../confidence.js';
 import {
   isGatewayError,
@@ -56,7 +57,7 @@ export type InferenceServiceDeps = {
   reviewSampleRate: number;
   /** Delivers the review request recorded with an inference sent to review (never throws). */
   reviewOutbox: Pick<OutboxRelay, 'deliver'>;
-  clock?: () => Date;
+  clock?: Clock;
   /** Operational log for failures that must not change the answer (no clinical content). */
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
@@ -67,7 +68,7 @@ export class InferenceService {
   private readonly now: () => Date;
 
   constructor(private readonly deps: InferenceServiceDeps) {
-    this.now = deps.clock ?? (() => new Date());
+    this.now = dateClock(deps.clock);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../clock.js';
 import { InputRefusedError, type ProviderAttempt, ProvidersUnavailableError } from '../errors.js';
 import {
   type FailureKind,
@@ -56,7 +57,7 @@ export type RoutedResult = {
 export type RouterDeps = {
   clients: ReadonlyMap<string, ProviderClient>;
   breakers: BreakerBoard;
-  clock?: () => number;
+  clock?: Clock;
 };
 
 /** How long a caller is asked to wait when every provider is open or failing, if breakers give no hint. */
@@ -66,7 +67,7 @@ export class ProviderRouter {
   private readonly now: () => number;
 
   constructor(private readonly deps: RouterDeps) {
-    this.now = deps.clock ?? Date.now;
+    this.now = deps.clock ?? systemClock;
   }
 
   /**
