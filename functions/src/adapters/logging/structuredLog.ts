@@ -175,11 +175,11 @@ export class RequestLogger implements Logger {
   }
 }
 
-/** A function's logger, in the project the trace ids belong to (`createLogger('inferenceApi', write)`). */
+/** A function's logger (the gateway builds its own with the configured project; this is for tools and tests). */
 export function createLogger(
   service: string,
   write: LineWriter = stdoutWriter,
-  project = process.env.GOOGLE_CLOUD_PROJECT ?? 'local',
+  project = 'local',
 ): StructuredLogger {
   return new StructuredLogger({ service, project, write });
 }
