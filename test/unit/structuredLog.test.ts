@@ -40,6 +40,11 @@ describe('trace headers (X-Cloud-Trace-Context, traceparent)', () => {
     ['traceparent sent twice', { traceparent: [`00-${TRACE}-${SPAN}-01`, `00-${TRACE}-${SPAN}-01`] }, null],
     ['traceparent of garbage', { traceparent: 'hello' }, null],
     [
+      'traceparent sent twice, as Node joins it',
+      { traceparent: `00-${TRACE}-${SPAN}-01, 00-${TRACE}-${SPAN}-01` },
+      null,
+    ],
+    [
       'X-Cloud-Trace-Context with a span and options',
       { 'x-cloud-trace-context': `${TRACE}/${SPAN_DECIMAL};o=1` },
       { traceId: TRACE, spanId: SPAN },

@@ -39,6 +39,9 @@ const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 const MAX_SPAN = 2n ** 64n - 1n;
 
+/** A trace as read from its header; the span is converted only when a line needs it. */
+type ReadTrace = { traceId: string; span: string | null; spanIsDecimal: boolean };
+
 /**
  * The trace of a request: Google's `X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1` (the span id in decimal)
  * first, as the audit trail has always read it, else W3C `traceparent: 00-TRACE_ID-SPAN_ID-FLAGS`. A header
@@ -46,14 +49,15 @@ const MAX_SPAN = 2n ** 64n - 1n;
  * ignored; a valid trace with a malformed span keeps its trace. Null when neither names a trace.
  */
 export function traceContextOf(headers: TraceHeaders): TraceContext | null {
+  const read = readTrace(headers);
+  return read && { traceId: read.traceId, spanId: spanIdOf(read) };
+}
+
+function readTrace(headers: TraceHeaders): ReadTrace | null {
   const cloud = headers['x-cloud-trace-context'];
   const c = typeof cloud === 'string' ? CLOUD_TRACE.exec(cloud) : null;
   if (c && c[1]!.toLowerCase() !== ZERO_TRACE) {
-    const span = c[2];
-    return {
-      traceId: c[1]!.toLowerCase(),
-      spanId: span && DECIMAL_SPAN.test(span) ? decimalSpan(span) : null,
-    };
+    return { traceId: c[1]!.toLowerCase(), span: c[2] ?? null, spanIsDecimal: true };
   }
   const parent = headers.traceparent;
   const w = typeof parent === 'string' ? TRACEPARENT.exec(parent) : null;
@@ -62,17 +66,17 @@ export function traceContextOf(headers: TraceHeaders): TraceContext | null {
   // Version ff is forbidden; version 00 has exactly four fields (later versions may add more).
   if (version!.toLowerCase() === 'ff' || (version === '00' && rest === '-')) return null;
   if (traceId!.toLowerCase() === ZERO_TRACE) return null;
-  return {
-    traceId: traceId!.toLowerCase(),
-    spanId: spanId!.toLowerCase() === ZERO_SPAN ? null : spanId!.toLowerCase(),
-  };
+  return { traceId: traceId!.toLowerCase(), span: spanId!, spanIsDecimal: false };
 }
 
-/** `X-Cloud-Trace-Context` gives the span as an unsigned 64-bit decimal; Cloud Logging wants 16 hex digits. */
-function decimalSpan(decimal: string): string | null {
-  const span = BigInt(decimal);
-  if (span === 0n || span > MAX_SPAN) return null;
-  return span.toString(16).padStart(16, '0');
+/** Cloud Logging wants 16 lower-case hex digits; `X-Cloud-Trace-Context` gives an unsigned 64-bit decimal. */
+function spanIdOf({ span, spanIsDecimal }: ReadTrace): string | null {
+  if (!span) return null;
+  if (!spanIsDecimal) return span.toLowerCase() === ZERO_SPAN ? null : span.toLowerCase();
+  if (!DECIMAL_SPAN.test(span)) return null;
+  const value = BigInt(span);
+  if (value === 0n || value > MAX_SPAN) return null;
+  return value.toString(16).padStart(16, '0');
 }
 
 /** The trace id of a request (see `traceContextOf`): what audit events record as `trace`. */
@@ -119,9 +123,9 @@ export class StructuredLogger implements Logger {
     this.emit('ERROR', message, fields, this.labels, null, null);
   }
 
-  /** The logger of one request (or one event delivery): reads its trace headers once, here. */
+  /** The logger of one request (or one event delivery), whose trace the given headers carry. */
   forRequest(headers: TraceHeaders): RequestLogger {
-    return new RequestLogger(this, traceContextOf(headers));
+    return new RequestLogger(this, headers);
   }
 
   /** One line. The special keys come last, so that no field can overwrite them. */
@@ -143,26 +147,34 @@ export class StructuredLogger implements Logger {
 }
 
 /**
- * The logger of one request: one small object, made when the request arrives; its methods live on the
- * prototype, and its labels are built only when a line is written (most requests write none).
+ * The logger of one request: one small object, made when the request arrives. It reads the trace headers on
+ * first use (the audit trail asks for the trace id; most requests write no line), its methods live on the
+ * prototype, and its labels are built only when a line is written.
  */
 export class RequestLogger implements Logger {
-  readonly traceId: string | null;
-  readonly spanId: string | null;
   /** The caller's tenant, once the request is authenticated: the `tenant` label, as audit events carry it. */
   tenant: string | null = null;
+  private trace: ReadTrace | null | undefined;
 
   constructor(
     private readonly base: StructuredLogger,
-    trace: TraceContext | null,
-  ) {
-    this.traceId = trace?.traceId ?? null;
-    this.spanId = trace?.spanId ?? null;
+    private readonly headers: TraceHeaders,
+  ) {}
+
+  /** The request's trace id: what its audit events record as `trace`, and its lines as their trace. */
+  get traceId(): string | null {
+    return this.context()?.traceId ?? null;
+  }
+
+  get spanId(): string | null {
+    const trace = this.context();
+    return trace && spanIdOf(trace);
   }
 
   log(severity: Severity, message: string, fields?: LogFields): void {
     const labels = this.tenant ? { service: this.base.service, tenant: this.tenant } : this.base.labels;
-    this.base.emit(severity, message, fields, labels, this.traceId, this.spanId);
+    const trace = this.context();
+    this.base.emit(severity, message, fields, labels, trace?.traceId ?? null, trace && spanIdOf(trace));
   }
   info(message: string, fields?: LogFields): void {
     this.log('INFO', message, fields);
@@ -172,6 +184,11 @@ export class RequestLogger implements Logger {
   }
   error(message: string, fields?: LogFields): void {
     this.log('ERROR', message, fields);
+  }
+
+  private context(): ReadTrace | null {
+    if (this.trace === undefined) this.trace = readTrace(this.headers);
+    return this.trace;
   }
 }
 
