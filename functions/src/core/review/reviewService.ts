@@ -259,9 +259,9 @@ export class ReviewService {
 
   /**
    * The deadline check: an item still undecided at its due time is escalated (flagged, audited, announced on
-   * the escalation topic). It is never decided here: an overdue item still waits for a reviewer.
+   * the escalation topic). It is never decided here: an overdue item still waits for a reviewer. `ctx.trace`
+   * is the deadline task's trace, recorded on the review.escalated event so the job's log lines join it.
    */
-  /** `ctx.trace`: the deadline task's trace, recorded on the review.escalated event so the job's lines join it. */
   async escalateIfOverdue(
     reviewId: string,
     ctx: { trace: string | null } = { trace: null },
