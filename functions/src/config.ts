@@ -1,7 +1,18 @@
 import { z } from 'zod';
 import { type ChainKey, DEV_CHAIN_KEY } from './core/audit/chain.js';
+import {
+  type BreakerDefaults,
+  type BreakerOverrides,
+  breakerSettingsFor,
+} from './core/breakers/breakerSettings.js';
 import type { BreakerSettings } from './core/breakers/breakerState.js';
-import { BUCKETS_PER_WINDOW } from './core/breakers/slidingWindow.js';
+import {
+  COMMIT_MARGIN_MS,
+  type RouteStep,
+  type RoutingConfig,
+  type TaskRoute,
+  worstCaseMs,
+} from './core/routing/routes.js';
 
 /**
  * The gateway's settings, parsed once from the environment at cold start. A bad setting fails the start
@@ -19,7 +30,7 @@ const breakerOverrideSchema = z.strictObject({
   largeInputChars: z.number().int().positive().optional(),
   openSeconds: z.number().int().positive().max(3_600).optional(),
   halfOpenProbes: z.number().int().positive().max(100).optional(),
-});
+}) satisfies z.ZodType<BreakerOverrides>;
 
 /**
  * API keys: `apiKeyEnv` names the environment variable that holds the key. In production Terraform mounts a
@@ -63,7 +74,7 @@ const routeStepSchema = z.object({
   provider: z.string().min(1),
   model: z.string().min(1),
   timeoutMs: z.number().int().positive().max(60_000).default(10_000),
-});
+}) satisfies z.ZodType<RouteStep>;
 
 const taskRouteSchema = z.object({
   /** Ordered provider chain: primary first, then fallbacks. */
@@ -72,8 +83,7 @@ const taskRouteSchema = z.object({
   reviewThreshold: z.number().min(0).max(1).default(0.8),
   /** How long a reviewer has to decide before the item is escalated. */
   reviewSlaMinutes: z.number().positive().default(240),
-});
-export type TaskRoute = z.infer<typeof taskRouteSchema>;
+}) satisfies z.ZodType<TaskRoute>;
 
 export const routingSchema = z.object({
   /** Provider names appear in Firestore document ids, logs and metrics: a plain, short identifier. */
@@ -82,8 +92,9 @@ export const routingSchema = z.object({
     providerSchema,
   ),
   tasks: z.record(z.string(), taskRouteSchema),
-});
-export type RoutingConfig = z.infer<typeof routingSchema>;
+}) satisfies z.ZodType<RoutingConfig<{ breaker?: BreakerOverrides | undefined }>>;
+/** The routing as configured: the core's view of it, with how each provider is reached (for the adapters). */
+export type ProviderRouting = RoutingConfig<ProviderConfig>;
 
 const principalSchema = z.object({
   tenant: z.string().min(1),
@@ -129,7 +140,7 @@ function lowerCaseEmails<T>(principals: Record<string, T>, ctx: z.RefinementCtx)
   return lowered;
 }
 
-function localRouting(env: NodeJS.ProcessEnv): RoutingConfig {
+function localRouting(env: NodeJS.ProcessEnv): ProviderRouting {
   const a = env.LOCAL_A_URL ?? `http://127.0.0.1:${env.LOCAL_A_PORT ?? '8090'}/v1`;
   const b = env.LOCAL_B_URL ?? `http://127.0.0.1:${env.LOCAL_B_PORT ?? '8091'}/v1`;
   const chain = [
@@ -551,7 +562,7 @@ export type Config = Readonly<{
   firestore: { deadlineMs: number };
   maxBodyBytes: number;
   callbacks: CallbackConfig;
-  routing: RoutingConfig;
+  routing: ProviderRouting;
   audit: { logFile: string | null; hmacKey: string; chainKey: ChainKey; toStdout: boolean };
   /**
    * When an instance sheds new requests: at this many requests in flight (the function's configured
@@ -620,8 +631,6 @@ export class ConfigError extends Error {
 }
 
 const DEV_HMAC_KEY = 'local-development-audit-key-not-secret';
-/** What a claim's lease must cover beyond the provider chain: claim, scoring and the completion write. */
-const COMMIT_MARGIN_MS = 5_000;
 /** The identity the local task scheduler's development tokens name (TASKS_MODE=local). */
 const LOCAL_TASKS_SERVICE_ACCOUNT = 'review-tasks@local.test';
 
@@ -702,11 +711,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }
     }
   }
-  // A claim must outlive the whole chain's worst case, else a retry takes the key over while the first
-  // holder still waits for a model, and the note is sent to a model twice.
+  // A claim must outlive the whole chain's worst case (routes.ts says why).
   const leaseMs = e.IDEMPOTENCY_LEASE_SECONDS * 1000;
   for (const [task, route] of Object.entries(routing.tasks)) {
-    const worstMs = route.chain.reduce((sum, step) => sum + step.timeoutMs, 0) + COMMIT_MARGIN_MS;
+    const worstMs = worstCaseMs(route);
     if (worstMs > leaseMs) {
       throw new ConfigError(
         `IDEMPOTENCY_LEASE_SECONDS: ${e.IDEMPOTENCY_LEASE_SECONDS} s is shorter than the worst case of task ${task} in ROUTING_CONFIG (${worstMs / 1000} s: the chain's timeouts plus ${COMMIT_MARGIN_MS / 1000} s to commit); raise the lease or lower the timeouts`,
@@ -777,7 +785,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       refreshMs: e.BREAKER_REFRESH_MS,
       shards: e.BREAKER_BUCKET_SHARDS,
       scope: e.BREAKER_SCOPE,
-      providers: breakerSettings(e, routing),
+      providers: breakerSettingsFor(routing, breakerDefaults(e)),
     },
   });
 }
@@ -818,33 +826,15 @@ function callbackSettings(e: z.infer<typeof envSchema>, jobsUrl: string): Callba
   return { allowedOrigins, webhookSecrets };
 }
 
-function breakerSettings(
-  e: z.infer<typeof envSchema>,
-  routing: RoutingConfig,
-): Record<string, BreakerSettings> {
-  const settings: Record<string, BreakerSettings> = {};
-  for (const [name, provider] of Object.entries(routing.providers)) {
-    const o = provider.breaker ?? {};
-    const windowSeconds = o.windowSeconds ?? e.BREAKER_WINDOW_SECONDS;
-    const openMs = (o.openSeconds ?? e.BREAKER_OPEN_SECONDS) * 1000;
-    const timeouts = Object.values(routing.tasks).flatMap((t) =>
-      t.chain.filter((s) => s.provider === name).map((s) => s.timeoutMs),
-    );
-    settings[name] = {
-      windowMs: windowSeconds * 1000,
-      bucketMs: Math.max(1, Math.round(windowSeconds / BUCKETS_PER_WINDOW)) * 1000,
-      errorRate: o.errorRate ?? e.BREAKER_ERROR_RATE,
-      minFailures: o.minFailures ?? e.BREAKER_MIN_FAILURES,
-      minWindowMs: (o.minWindowSeconds ?? e.BREAKER_MIN_WINDOW_SECONDS) * 1000,
-      slowCallMs: o.slowCallMs ?? e.BREAKER_SLOW_CALL_MS,
-      largeInputChars: o.largeInputChars ?? e.BREAKER_LARGE_INPUT_CHARS,
-      openMs,
-      halfOpenProbes: o.halfOpenProbes ?? e.BREAKER_HALF_OPEN_PROBES,
-      // A probe ends within its call timeout; a half-open still undecided well after that lost its probes.
-      probeLeaseMs: Math.max(openMs, Math.max(0, ...timeouts) + PROBE_LEASE_MARGIN_MS),
-    };
-  }
-  return settings;
+function breakerDefaults(e: z.infer<typeof envSchema>): BreakerDefaults {
+  return {
+    windowSeconds: e.BREAKER_WINDOW_SECONDS,
+    errorRate: e.BREAKER_ERROR_RATE,
+    minFailures: e.BREAKER_MIN_FAILURES,
+    minWindowSeconds: e.BREAKER_MIN_WINDOW_SECONDS,
+    slowCallMs: e.BREAKER_SLOW_CALL_MS,
+    largeInputChars: e.BREAKER_LARGE_INPUT_CHARS,
+    openSeconds: e.BREAKER_OPEN_SECONDS,
+    halfOpenProbes: e.BREAKER_HALF_OPEN_PROBES,
+  };
 }
-
-const PROBE_LEASE_MARGIN_MS = 5_000;

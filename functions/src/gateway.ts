@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Firestore } from '@google-cloud/firestore';
-import type { CloudEventFunction, HttpFunction, Request } from '@google-cloud/functions-framework';
+import type { CloudEventFunction, HttpFunction } from '@google-cloud/functions-framework';
 import { PubSub } from '@google-cloud/pubsub';
 import { CloudTasksClient } from '@google-cloud/tasks';
 import { LoggingAuditSink } from './adapters/audit/loggingAuditSink.js';
@@ -13,12 +13,13 @@ import {
   GoogleServiceCallerVerifier,
 } from './adapters/auth/serviceCallerAuthenticator.js';
 import { FirestoreBreakerStore } from './adapters/firestore/firestoreBreakerStore.js';
-import { createFirestore, withDeadline } from './adapters/firestore/firestoreClient.js';
+import { createFirestore } from './adapters/firestore/firestoreClient.js';
+import { pingFirestore } from './adapters/firestore/firestoreHealth.js';
 import { FirestoreInferenceStore } from './adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from './adapters/firestore/firestoreLedgerStore.js';
 import { FirestoreOutboxStore } from './adapters/firestore/firestoreOutboxStore.js';
 import { FirestoreReviewStore } from './adapters/firestore/firestoreReviewStore.js';
-import { createLogger, type LineWriter, type Logger } from './adapters/logging/structuredLog.js';
+import { type LineWriter, StructuredLogger } from './adapters/logging/structuredLog.js';
 import { createProviderClients } from './adapters/providers/createProviderClients.js';
 import { PubSubReviewPublisher } from './adapters/pubsub/pubSubReviewPublisher.js';
 import { CloudTasksScheduler } from './adapters/tasks/cloudTasksScheduler.js';
@@ -28,13 +29,12 @@ import type { Config } from './config.js';
 import type { AuditSink } from './core/audit/auditSink.js';
 import { AuditTrail } from './core/audit/auditTrail.js';
 import type { Authenticator } from './core/auth/principal.js';
-import type { ServiceCallerVerifier } from './core/auth/serviceCaller.js';
 import { BreakerStatusReader } from './core/breakers/breakerStatusReader.js';
 import type { BreakerStore } from './core/breakers/breakerStore.js';
 import { SharedBreakerBoard } from './core/breakers/sharedBreakerBoard.js';
+import type { Clock } from './core/clock.js';
 import { IdempotencyLedger } from './core/idempotency/ledger.js';
 import { InferenceService } from './core/inference/inferenceService.js';
-import type { ProviderClient } from './core/providers/provider.js';
 import { CallbackDelivery, CallbackOrigins } from './core/review/callbacks.js';
 import { OutboxRelay } from './core/review/outbox.js';
 import { PublisherCircuit } from './core/review/publisherCircuit.js';
@@ -44,23 +44,26 @@ import type { ReviewPublisher } from './core/review/reviewPublisher.js';
 import { ReviewRequestReconciler } from './core/review/reviewRequestReconciler.js';
 import { ReviewService } from './core/review/reviewService.js';
 import { type BreakerBoard, ProviderRouter } from './core/routing/router.js';
-import type { TaskScheduler } from './core/scheduling/taskScheduler.js';
 import { createReviewIntakeHandler } from './events/reviewIntake.js';
 import { outsideRequestDomain } from './http/frameworkDomain.js';
+import { HealthProbe } from './http/healthProbe.js';
 import { createInferenceApi } from './http/inferenceApi.js';
 import { createLoadShedder } from './http/loadShedder.js';
 import { createReviewerApi } from './http/reviewerApi.js';
 import { createReviewJobsApi, reviewJobPaths } from './http/reviewJobsApi.js';
 
 /**
- * The composition root: builds every function's handler from one validated configuration. Nothing here is
- * a module-level singleton; index.ts builds one gateway per process, tests build as many as they need.
+ * The composition root: builds every function's handler from one validated configuration, and does nothing
+ * else (behaviour lives in the modules it wires). Nothing here is a module-level singleton; index.ts builds
+ * one gateway per process, tests build as many as they need.
  */
 
+/**
+ * What a test or a benchmark may put in place of what the configuration would build. Each is a seam some
+ * suite uses; everything else is always built from the configuration.
+ */
 export type GatewayOverrides = {
   firestore?: Firestore;
-  authenticator?: Authenticator;
-  providerClients?: ReadonlyMap<string, ProviderClient>;
   /** Replaces the shared circuit breakers (then `GET /v1/providers` lists none). */
   breakers?: BreakerBoard;
   /** Where the shared breakers keep their state (Firestore by default); tests wrap it to count writes. */
@@ -68,19 +71,17 @@ export type GatewayOverrides = {
   audit?: AuditSink;
   /** Where log lines go (stdout by default); tests capture them. */
   logWriter?: LineWriter;
-  clock?: () => Date;
+  /** The time every part reads (leases, deadlines, breaker windows); tests move it by hand. */
+  clock?: Clock;
   /**
    * Where review requests, escalations and review events go (Pub/Sub on REVIEW_TOPIC / ESCALATION_TOPIC /
    * REVIEW_EVENTS_TOPIC by default).
    */
   reviewPublisher?: ReviewPublisher;
-  /** Deadline checks and callbacks (Cloud Tasks or the local scheduler, per TASKS_MODE, by default). */
-  taskScheduler?: TaskScheduler;
-  /** Who may call reviewJobs (OIDC tokens of TASKS_SERVICE_ACCOUNT / SCHEDULER_SERVICE_ACCOUNT by default). */
-  serviceCallers?: ServiceCallerVerifier;
-  /** Where the built reviewer console is (functions/lib/console next to the compiled code by default). */
-  consoleDir?: string;
 };
+
+/** The inference side of the gateway: its HTTP function and the shared breakers (null when overridden). */
+export type InferenceSide = { inferenceApi: HttpFunction; breakers: SharedBreakerBoard | null };
 
 export type Gateway = {
   inferenceApi: HttpFunction;
@@ -90,9 +91,13 @@ export type Gateway = {
   /** Pub/Sub-triggered: review requests become review items. */
   reviewIntake: CloudEventFunction;
   firestore: Firestore;
-  logger: Logger;
-  /** The shared circuit breakers (null when `overrides.breakers` replaced them). */
-  breakers: SharedBreakerBoard | null;
+  /** The process's own lines (background work); each function's requests log through their own. */
+  logger: StructuredLogger;
+  /**
+   * The inference side, built by the first call (which starts the breakers' timers): at once in a process
+   * that serves inferenceApi (`options.eager`), else on its first request.
+   */
+  inference(): InferenceSide;
   /** Stops the breakers' timers (after a last flush), then closes the Firestore client if it made it. */
   close(): Promise<void>;
 };
@@ -102,14 +107,35 @@ export type GatewayOptions = {
   eager: readonly string[];
 };
 
+/** How long a `/healthz` answer is reused. */
+const HEALTH_CACHE_MS = 2_000;
+
+/** The parts every function shares. */
+type Shared = {
+  firestore: Firestore;
+  logger: StructuredLogger;
+  loggerOf: (service: string) => StructuredLogger;
+  audit: AuditSink;
+  trail: AuditTrail;
+  authenticator: Authenticator;
+  inferenceStore: FirestoreInferenceStore;
+  healthy: () => Promise<boolean>;
+  clock: { clock?: Clock };
+};
+
 export function createGateway(
   config: Config,
   overrides: GatewayOverrides = {},
   options: GatewayOptions = { eager: ['inferenceApi'] },
 ): Gateway {
   const firestore = overrides.firestore ?? createFirestore(config.project);
-  const logger = createLogger('gateway', overrides.logWriter);
-  const authenticator = overrides.authenticator ?? createAuthenticator(config);
+  const loggerOf = (service: string) =>
+    new StructuredLogger({
+      service,
+      project: config.project,
+      ...(overrides.logWriter ? { write: overrides.logWriter } : {}),
+    });
+  const logger = loggerOf('gateway');
   const ownSink = overrides.audit
     ? null
     : new LoggingAuditSink({
@@ -120,111 +146,35 @@ export function createGateway(
       });
   const audit = overrides.audit ?? ownSink!;
   const inferenceStore = new FirestoreInferenceStore(firestore, { deadlineMs: config.firestore.deadlineMs });
-  const trail = new AuditTrail({
-    sink: audit,
-    key: config.audit.chainKey,
-    heads: inferenceStore,
-    // ERROR: a lost audit event is a compliance incident; the log-based metric on it pages (terraform/).
-    warn: (message, fields) => logger.error(message, fields),
+  const clock = overrides.clock ? { clock: overrides.clock } : {};
+  const health = new HealthProbe(pingFirestore(firestore, config.firestore.deadlineMs), {
+    cacheMs: HEALTH_CACHE_MS,
+    ...clock,
   });
-  const onUnexpectedError = (error: unknown, req: Request) =>
-    logger.error('unexpected error', {
-      path: req.path,
-      method: req.method,
-      // Name and code only: a message may quote data we must not log.
-      error: error instanceof Error ? error.name : typeof error,
-      code: (error as { code?: unknown } | null)?.code ?? null,
-    });
-  const review = createReviewParts(config, overrides, {
+  const shared: Shared = {
     firestore,
     logger,
+    loggerOf,
     audit,
-    trail,
-    authenticator,
+    trail: new AuditTrail({
+      sink: audit,
+      key: config.audit.chainKey,
+      heads: inferenceStore,
+      // ERROR: a lost audit event is a compliance incident; the log-based metric on it pages (terraform/).
+      warn: (message, fields) => logger.error(message, fields),
+    }),
+    authenticator: createAuthenticator(config),
     inferenceStore,
-    healthy: () => healthy(),
-    onUnexpectedError,
-  });
-  let lastHealth = { at: 0, ok: false };
-  const healthy = async () => {
-    if (Date.now() - lastHealth.at < 2_000) return lastHealth.ok;
-    const ok = await withDeadline(
-      firestore,
-      () => firestore.collection('health').doc('ping').get(),
-      config.firestore.deadlineMs,
-      'health check',
-    )
-      .then(() => true)
-      .catch(() => false);
-    lastHealth = { at: Date.now(), ok };
-    return ok;
+    healthy: () => health.healthy(),
+    clock,
   };
+  const review = createReviewSide(config, overrides, shared);
 
-  /**
-   * The inference side (provider clients with their keys, the shared breakers and their timers, the router,
-   * the ledger) is built only in a process that serves inferenceApi: the review functions hold no provider
-   * keys and need no breakers. It is built at cold start when FUNCTION_TARGET names inferenceApi (as Cloud
-   * Functions sets it), so a bad provider setting fails the start rather than the first request.
-   */
-  let inferencePart: ReturnType<typeof buildInferencePart> | undefined;
+  // The inference side holds the provider keys and the breakers' timers: built only where inferenceApi runs.
+  let inferenceSide: InferenceSide | undefined;
   const inference = () => {
-    inferencePart ??= buildInferencePart();
-    return inferencePart;
-  };
-  const buildInferencePart = () => {
-    const clients =
-      overrides.providerClients ?? createProviderClients(config.routing, { project: config.project });
-    const clock = overrides.clock;
-    const clockOption = clock ? { clock } : {};
-    const sharedBreakers = overrides.breakers
-      ? null
-      : new SharedBreakerBoard({
-          store:
-            overrides.breakerStore ?? new FirestoreBreakerStore(firestore, { scope: config.breakers.scope }),
-          settings: config.breakers.providers,
-          flushMs: config.breakers.flushMs,
-          refreshMs: config.breakers.refreshMs,
-          shards: config.breakers.shards,
-          audit,
-          chainKey: config.audit.chainKey,
-          gatewayVersion: config.version,
-          log: (severity, message, fields) => logger.log(severity, message, fields),
-          ...(clock ? { clock: () => clock().getTime() } : {}),
-        });
-    sharedBreakers?.start();
-    const router = new ProviderRouter({ clients, breakers: overrides.breakers ?? sharedBreakers! });
-    const ledger = new IdempotencyLedger(
-      new FirestoreLedgerStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
-      {
-        ttlMs: config.idempotency.ttlMs,
-        leaseMs: config.idempotency.leaseMs,
-        ...clockOption,
-      },
-    );
-    const inferences = new InferenceService({
-      ledger,
-      store: inferenceStore,
-      router,
-      routing: config.routing,
-      trail,
-      auditHmacKey: config.audit.hmacKey,
-      gatewayVersion: config.version,
-      reviewSampleRate: config.review.sampleRate,
-      reviewOutbox: review.outbox,
-      warn: (message, fields) => logger.warn(message, fields),
-      ...clockOption,
-    });
-    const inferenceApi = createInferenceApi({
-      authenticator,
-      inferences,
-      providers: { list: async () => (sharedBreakers ? sharedBreakers.list() : []) },
-      maxBodyBytes: config.maxBodyBytes,
-      allowHttpLoopbackCallbacks: config.env === 'local',
-      callbackOrigins: new CallbackOrigins(config.callbacks.allowedOrigins),
-      healthy,
-      onUnexpectedError,
-    });
-    return { inferenceApi, sharedBreakers };
+    inferenceSide ??= createInferenceSide(config, overrides, shared, review.outbox);
+    return inferenceSide;
   };
   if (options.eager.includes('inferenceApi')) inference();
   // Each API sheds its own overload (one per process in production, where each function runs alone).
@@ -240,18 +190,76 @@ export function createGateway(
     reviewIntake: review.reviewIntake,
     firestore,
     logger,
-    get breakers() {
-      return inference().sharedBreakers;
-    },
+    inference,
     close: async () => {
       inferenceShedder.close();
       reviewerShedder.close();
-      await inferencePart?.sharedBreakers?.close();
+      await inferenceSide?.breakers?.close();
       await review.close();
       await ownSink?.close();
       if (!overrides.firestore) await firestore.terminate();
     },
   };
+}
+
+/**
+ * The inference side: provider clients with their keys, the shared breakers and their timers, the router, the
+ * ledger. Built at cold start where FUNCTION_TARGET names inferenceApi (as Cloud Functions sets it), so a bad
+ * provider setting fails the start rather than the first request; the review functions never build it.
+ */
+function createInferenceSide(
+  config: Config,
+  overrides: GatewayOverrides,
+  shared: Shared,
+  reviewOutbox: OutboxRelay,
+): InferenceSide {
+  const { firestore, logger, clock } = shared;
+  const clients = createProviderClients(config.routing, { project: config.project });
+  const sharedBreakers = overrides.breakers
+    ? null
+    : new SharedBreakerBoard({
+        store:
+          overrides.breakerStore ?? new FirestoreBreakerStore(firestore, { scope: config.breakers.scope }),
+        settings: config.breakers.providers,
+        flushMs: config.breakers.flushMs,
+        refreshMs: config.breakers.refreshMs,
+        shards: config.breakers.shards,
+        audit: shared.audit,
+        chainKey: config.audit.chainKey,
+        gatewayVersion: config.version,
+        log: (severity, message, fields) => logger.log(severity, message, fields),
+        ...clock,
+      });
+  sharedBreakers?.start();
+  const router = new ProviderRouter({ clients, breakers: overrides.breakers ?? sharedBreakers! });
+  const ledger = new IdempotencyLedger(
+    new FirestoreLedgerStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
+    { ttlMs: config.idempotency.ttlMs, leaseMs: config.idempotency.leaseMs, ...clock },
+  );
+  const inferences = new InferenceService({
+    ledger,
+    store: shared.inferenceStore,
+    router,
+    routing: config.routing,
+    trail: shared.trail,
+    auditHmacKey: config.audit.hmacKey,
+    gatewayVersion: config.version,
+    reviewSampleRate: config.review.sampleRate,
+    reviewOutbox,
+    warn: (message, fields) => logger.warn(message, fields),
+    ...clock,
+  });
+  const inferenceApi = createInferenceApi({
+    authenticator: shared.authenticator,
+    inferences,
+    providers: { list: async () => (sharedBreakers ? sharedBreakers.list() : []) },
+    maxBodyBytes: config.maxBodyBytes,
+    allowHttpLoopbackCallbacks: config.env === 'local',
+    callbackOrigins: new CallbackOrigins(config.callbacks.allowedOrigins),
+    healthy: shared.healthy,
+    logger: shared.loggerOf('inferenceApi'),
+  });
+  return { inferenceApi, breakers: sharedBreakers };
 }
 
 function createAuthenticator(config: Config): Authenticator {
@@ -276,22 +284,8 @@ const PUBLISHER_CIRCUIT = { failureThreshold: 1, probeAfterMs: 1_000 } as const;
 const WEBHOOK_TIMEOUT_MS = 10_000;
 
 /** The human-review pipeline: its services, the reviewer API, the review jobs and the review intake. */
-function createReviewParts(
-  config: Config,
-  overrides: GatewayOverrides,
-  shared: {
-    firestore: Firestore;
-    logger: Logger;
-    audit: AuditSink;
-    trail: AuditTrail;
-    authenticator: Authenticator;
-    inferenceStore: FirestoreInferenceStore;
-    healthy: () => Promise<boolean>;
-    onUnexpectedError: (error: unknown, req: Request) => void;
-  },
-) {
-  const { firestore, logger, trail } = shared;
-  const clock = overrides.clock ? { clock: overrides.clock } : {};
+function createReviewSide(config: Config, overrides: GatewayOverrides, shared: Shared) {
+  const { firestore, logger, trail, clock } = shared;
   const warn = (message: string, fields?: Record<string, unknown>) => logger.warn(message, fields);
   const pubsub = overrides.reviewPublisher ? null : new PubSub({ projectId: config.project });
   // While Pub/Sub fails, answers skip the publish at once and the outbox delivers later (publisherCircuit.ts).
@@ -309,22 +303,19 @@ function createReviewParts(
     {
       ...PUBLISHER_CIRCUIT,
       timeoutMs: config.review.publishTimeoutMs,
-      ...(overrides.clock ? { clock: () => overrides.clock!().getTime() } : {}),
+      ...clock,
     },
   );
-  const tasksClient =
-    overrides.taskScheduler || config.tasks.mode === 'local' ? null : new CloudTasksClient();
-  const scheduler =
-    overrides.taskScheduler ??
-    (tasksClient
-      ? new CloudTasksScheduler(tasksClient, {
-          project: config.project,
-          location: config.tasks.location,
-          queues: config.tasks.queues,
-          dispatchDeadlineSeconds: CLOUD_TASKS_DISPATCH_DEADLINE_SECONDS,
-          requestTimeoutMs: config.review.publishTimeoutMs,
-        })
-      : new LocalTaskScheduler(firestore, clock));
+  const tasksClient = config.tasks.mode === 'local' ? null : new CloudTasksClient();
+  const scheduler = tasksClient
+    ? new CloudTasksScheduler(tasksClient, {
+        project: config.project,
+        location: config.tasks.location,
+        queues: config.tasks.queues,
+        dispatchDeadlineSeconds: CLOUD_TASKS_DISPATCH_DEADLINE_SECONDS,
+        requestTimeoutMs: config.review.publishTimeoutMs,
+      })
+    : new LocalTaskScheduler(firestore, clock);
   const outbox = new OutboxRelay({
     store: new FirestoreOutboxStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
     publisher,
@@ -365,8 +356,7 @@ function createReviewParts(
   });
   const allowedCallers = [config.tasks.serviceAccount, config.tasks.schedulerServiceAccount];
   const serviceCallers =
-    overrides.serviceCallers ??
-    (config.auth.mode === 'dev'
+    config.auth.mode === 'dev'
       ? new DevServiceCallerVerifier(allowedCallers)
       : new GoogleServiceCallerVerifier({
           // The configured audience, or the endpoint URL a token gets when its creator names none.
@@ -377,7 +367,7 @@ function createReviewParts(
             `${config.tasks.jobsUrl}${reviewJobPaths.sweep}`,
           ],
           allowedEmails: allowedCallers,
-        }));
+        });
 
   const overview = new ReviewOverviewService({
     store,
@@ -385,7 +375,7 @@ function createReviewParts(
     providers: new BreakerStatusReader({
       store: overrides.breakerStore ?? new FirestoreBreakerStore(firestore, { scope: config.breakers.scope }),
       settings: config.breakers.providers,
-      ...(overrides.clock ? { clock: () => overrides.clock!().getTime() } : {}),
+      ...clock,
     }),
     ...clock,
   });
@@ -401,11 +391,11 @@ function createReviewParts(
       authenticator: shared.authenticator,
       ...(iap ? { iap } : {}),
       overview,
-      consoleDir: overrides.consoleDir ?? fileURLToPath(new URL('./console/', import.meta.url)),
+      consoleDir: fileURLToPath(new URL('./console/', import.meta.url)),
       reviews,
       maxBodyBytes: config.maxBodyBytes,
       healthy: shared.healthy,
-      onUnexpectedError: shared.onUnexpectedError,
+      logger: shared.loggerOf('reviewerApi'),
     }),
     reviewJobs: createReviewJobsApi({
       callers: serviceCallers,
@@ -431,10 +421,9 @@ function createReviewParts(
       }),
       reconcile: { graceMs: config.review.intakeGraceMs, limit: RECONCILE_LIMIT },
       healthy: shared.healthy,
-      onUnexpectedError: shared.onUnexpectedError,
-      info: (message, fields) => logger.info(message, fields),
+      logger: shared.loggerOf('reviewJobs'),
     }),
-    reviewIntake: createReviewIntakeHandler({ intake, logger }),
+    reviewIntake: createReviewIntakeHandler({ intake, logger: shared.loggerOf('reviewIntake') }),
     close: async () => {
       outbox.close();
       await pubsub?.close();

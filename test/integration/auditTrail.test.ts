@@ -354,7 +354,7 @@ describe('audit trail of the inference flow (Firestore emulator, local model ser
         config: loadAuditCliConfig({ AUDIT_BACKEND: 'local', AUDIT_LOG_FILE: file }),
         source: new LocalAuditEventSource(file),
         openLedger: () => ({ ledger: new FirestoreDecisionLedger(firestore, 3), close: async () => {} }),
-        now: () => new Date(),
+        now: Date.now,
         io: { out: (l) => out.push(l), err: (l) => out.push(l) },
       };
       return { code: await runAuditCli(argv, ctx), out: out.join('\n') };

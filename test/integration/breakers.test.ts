@@ -38,7 +38,7 @@ describe('circuit breakers through the inference API (Firestore emulator, local 
       state: 'open',
       errorRate: 1,
       requests: 20,
-      openedAt: clock.now().toISOString(),
+      openedAt: clock.date().toISOString(),
     });
     assert.equal((await gw.breakerOf('local-b')).state, 'closed');
 
@@ -101,7 +101,7 @@ describe('circuit breakers through the inference API (Firestore emulator, local 
     assert.equal((await models.a.stats()).requests, 21, 'exactly one probe went to local-a');
     const breaker = await gw.breakerOf('local-a');
     assert.equal(breaker.state, 'open');
-    assert.equal(breaker.openedAt, clock.now().toISOString());
+    assert.equal(breaker.openedAt, clock.date().toISOString());
     assert.deepEqual(
       gw.audit.breakerEvents().map((e) => e.eventType),
       ['breaker.opened', 'breaker.half_opened', 'breaker.opened'],

@@ -98,7 +98,7 @@ describe('calibration end to end: scripted reviews through the API, then audit:c
       openLedger: () => {
         throw new Error('calibrate needs no ledger');
       },
-      now: () => new Date(),
+      now: Date.now,
       io: { out: (l) => out.push(l), err: () => undefined },
     };
     const code = await runAuditCli(

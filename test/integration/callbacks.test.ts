@@ -19,7 +19,7 @@ describe('decision callbacks: allowlist, Standard Webhooks signatures, no intern
 
   const hook = lateBound(
     useSuiteResource(
-      () => startReceiver(secret, clock.now),
+      () => startReceiver(secret, clock.date),
       (r) => r.close(),
     ),
     'the webhook receiver',

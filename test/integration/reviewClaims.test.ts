@@ -75,7 +75,7 @@ describe('review claims and leases (Firestore emulator transactions, injected cl
     const taken = await claim(reviewId, 'sam');
     assert.equal(taken.status, 200);
     assert.equal(taken.body.claimedBy, 'sam');
-    assert.equal(taken.body.leaseExpiresAt, new Date(clock.now().getTime() + 600_000).toISOString());
+    assert.equal(taken.body.leaseExpiresAt, new Date(clock.now() + 600_000).toISOString());
     assert.equal((await approve(reviewId, 'rita')).status, 409);
     assert.equal((await approve(reviewId, 'sam')).status, 200);
 

@@ -10,6 +10,7 @@ import { createGatewayClient, type ReviewOverview } from '../../functions/client
 import { buildConsole } from '../../functions/console/build.js';
 import { DevAuthenticator } from '../../functions/src/adapters/auth/devAuthenticator.js';
 import { IapJwtAuthenticator } from '../../functions/src/adapters/auth/iapJwtAuthenticator.js';
+import { createLogger } from '../../functions/src/adapters/logging/structuredLog.js';
 import type { Principal } from '../../functions/src/core/auth/principal.js';
 import { StateConflictError } from '../../functions/src/core/errors.js';
 import type { ReviewOverview as ReviewOverviewOfCore } from '../../functions/src/core/review/reviewOverview.js';
@@ -101,7 +102,7 @@ describe('reviewer function: console files, /v1/me, admin overview, IAP header',
         consoleDir: dir,
         maxBodyBytes: 1024,
         healthy: async () => true,
-        onUnexpectedError: () => undefined,
+        logger: createLogger('reviewerApi', () => undefined),
       }),
     );
     api = supertest(checkAnswersAgainstContract(getTestServer(name), 'reviewer'));

@@ -99,7 +99,7 @@ export function startBreakerGateway(
     ...(options.breakerStore ? { breakerStore: options.breakerStore } : {}),
     ...(options.firestore ? { firestore: options.firestore } : {}),
   });
-  const breakers = gw.gateway.breakers!;
+  const breakers = gw.gateway.inference().breakers!;
   const tenant = `t${randomUUID().slice(0, 8)}`;
   const infer = (key: string = randomUUID()) =>
     gw.api

@@ -236,7 +236,9 @@ export function useGatewayStack(options: GatewayStackOptions = {}): {
 export function manualClock(start = new Date('2026-11-27T09:00:00Z')) {
   let now = start.getTime();
   return {
-    now: () => new Date(now),
+    /** The gateway's `Clock`. */
+    now: (): number => now,
+    date: () => new Date(now),
     advance(ms: number) {
       now += ms;
     },

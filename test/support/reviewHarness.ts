@@ -14,6 +14,7 @@ import { LocalTaskRunner } from '../../functions/src/adapters/tasks/localTaskSch
 import type { Config } from '../../functions/src/config.js';
 import type { AuditSink } from '../../functions/src/core/audit/auditSink.js';
 import { type AuditEvent, auditEventSchema } from '../../functions/src/core/audit/events.js';
+import type { Clock } from '../../functions/src/core/clock.js';
 import type { ReviewPublisher } from '../../functions/src/core/review/reviewPublisher.js';
 import { parseReviewRequestEvent } from '../../functions/src/events/reviewIntake.js';
 import { createGateway, type Gateway } from '../../functions/src/gateway.js';
@@ -65,7 +66,7 @@ export type ReviewHarness = {
 export type ReviewHarnessOptions = {
   models: { a: ModelServer; b: ModelServer };
   env?: Record<string, string>;
-  clock?: () => Date;
+  clock?: Clock;
   /** Create the topics and the push subscription (default true). */
   topology?: boolean;
   /** `host:port` of a Pub/Sub emulator other than the root hooks' one. */

@@ -529,7 +529,7 @@ describe('Terraform policy (terraform/*.tf, parsed without providers)', () => {
       const ledger = new IdempotencyLedger(new FirestoreLedgerStore(db), {
         ttlMs,
         leaseMs: 30_000,
-        clock: () => now,
+        clock: () => now.getTime(),
       });
       await ledger.claim('acme', 'key-1', 'fingerprint');
       await new FirestoreBreakerStore(db).addCounts([

@@ -208,7 +208,7 @@ describe('audit:calibrate', () => {
       openLedger: () => {
         throw new Error('calibrate needs no ledger');
       },
-      now: () => new Date(at(120)),
+      now: () => Date.parse(at(120)),
       io: { out: (l) => out.push(l), err: (l) => err.push(l) },
     };
     return { code: await runAuditCli(argv, ctx), out: out.join('\n'), err: err.join('\n') };

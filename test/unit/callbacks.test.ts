@@ -84,7 +84,7 @@ describe('the callback task (outbox → Cloud Tasks)', () => {
       }),
       callbackJob: { url: `${jobs}/tasks/review-callback`, oidc },
       deliveryTimeoutMs: 1_000,
-      clock: () => new Date('2026-11-27T13:00:00Z'),
+      clock: () => Date.parse('2026-11-27T13:00:00Z'),
     });
     const callbackUrl = 'https://ehr.st-marys.example/hooks';
     const entry = outboxEntry.callback(

@@ -26,7 +26,7 @@ function setUp() {
   const ledger = new IdempotencyLedger(store, {
     ttlMs: TTL_MS,
     leaseMs: LEASE_MS,
-    clock: () => new Date(now),
+    clock: () => now,
   });
   return {
     db,

@@ -157,7 +157,7 @@ describe('OutboxRelay: review events keep their order per item', () => {
       scheduler: {} as TaskScheduler,
       callbackJob: { url: 'http://jobs/tasks/review-callback', oidc: null },
       deliveryTimeoutMs: 1_000,
-      clock: () => t0,
+      clock: () => t0.getTime(),
     });
     return { relay, published, delivered, failWith: (types: string[]) => (failing = new Set(types)) };
   }

@@ -130,7 +130,7 @@ describe('review overview (admin view)', () => {
         },
       },
       providers: { list: async () => [] },
-      clock: () => now,
+      clock: () => now.getTime(),
       maxItems: 4,
     });
     const overview = await service.overview({ subject: 'ada', tenant: 'acme', roles: ['admin'] });

@@ -94,7 +94,7 @@ function fixture(proposal: unknown, ambiguous = false) {
     auditHmacKey: 'k'.repeat(32),
     gatewayVersion: 'test',
     leaseMs: 600_000,
-    clock: () => now,
+    clock: () => now.getTime(),
   });
   return { db, service, events, delivered };
 }

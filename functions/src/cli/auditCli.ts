@@ -14,6 +14,7 @@ import { verifyChains } from '../core/audit/chainVerifier.js';
 import { checkCompleteness, type DecisionLedger } from '../core/audit/completeness.js';
 import { provenanceOf } from '../core/audit/provenance.js';
 import { reviewOutcomes } from '../core/audit/reviewOutcomes.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import { type AuditCliConfig, isAuditCliConfigError, loadAuditCliConfig } from './auditCliConfig.js';
 import { agreementText, completenessText, provenanceText, verificationText } from './auditReports.js';
 import { calibrationChart } from './calibrationChart.js';
@@ -49,7 +50,8 @@ export type CliContext = {
   source: AuditEventSource;
   /** Opened only by the command that needs it (completeness). */
   openLedger: () => { ledger: DecisionLedger; close(): Promise<void> };
-  now: () => Date;
+  /** The time the reports run to by default. */
+  now: Clock;
   io: CliIo;
 };
 
@@ -103,7 +105,7 @@ export async function runAuditCli(argv: readonly string[], ctx: CliContext): Pro
         : EXIT.findings;
     }
     case 'verify': {
-      const range = optionalRange(values.from, values.to, ctx.now());
+      const range = optionalRange(values.from, values.to, new Date(ctx.now()));
       const scope: VerificationScope = range
         ? { kind: 'range', range, since: new Date(range.from.getTime() - lookbackMs) }
         : { kind: 'all' };
@@ -115,7 +117,7 @@ export async function runAuditCli(argv: readonly string[], ctx: CliContext): Pro
       if (!values.from || !values.to)
         throw new UsageError('completeness needs --from <time> and --to <time>');
       const range = rangeOf(values.from, values.to);
-      if (ctx.config.backend === 'bigquery' && range.to.getTime() > ctx.now().getTime() - SINK_LATENCY_MS) {
+      if (ctx.config.backend === 'bigquery' && range.to.getTime() > ctx.now() - SINK_LATENCY_MS) {
         ctx.io.err(
           'note: the range ends less than 5 minutes ago; events still on their way to BigQuery will show as missing',
         );
@@ -135,7 +137,7 @@ export async function runAuditCli(argv: readonly string[], ctx: CliContext): Pro
       }
     }
     case 'agreement': {
-      const now = ctx.now();
+      const now = new Date(ctx.now());
       const range = optionalRange(values.from, values.to, now) ?? {
         from: new Date(now.getTime() - DEFAULT_LOOKBACK_DAYS * DAY_MS),
         to: now,
@@ -151,7 +153,7 @@ export async function runAuditCli(argv: readonly string[], ctx: CliContext): Pro
     }
     case 'calibrate': {
       if (!values.task) throw new UsageError('calibrate needs --task <task>');
-      const now = ctx.now();
+      const now = new Date(ctx.now());
       const range = optionalRange(values.from, values.to, now) ?? {
         from: new Date(now.getTime() - DEFAULT_LOOKBACK_DAYS * DAY_MS),
         to: now,
@@ -231,7 +233,7 @@ export function contextFor(config: AuditCliConfig, io: CliIo): CliContext {
   return {
     config,
     source,
-    now: () => new Date(),
+    now: systemClock,
     io,
     openLedger: () => {
       // The Firestore client reads the emulator address from the environment when it is created.

@@ -1,6 +1,6 @@
 import type { CloudEvent, CloudEventFunction } from '@google-cloud/functions-framework';
 import { z } from 'zod';
-import type { Logger } from '../adapters/logging/structuredLog.js';
+import type { StructuredLogger } from '../adapters/logging/structuredLog.js';
 import { isGatewayError, ValidationError } from '../core/errors.js';
 import type { ReviewIntake } from '../core/review/reviewIntake.js';
 import { type ReviewRequestMessage, reviewRequestMessageSchema } from '../core/review/reviewPublisher.js';
@@ -45,16 +45,27 @@ export function parseReviewRequestEvent(event: CloudEvent<unknown>): ReviewReque
   return message.data;
 }
 
+/**
+ * The trace a delivery carries: the Functions Framework puts the push request's `traceparent` on the event
+ * (the CloudEvents distributed-tracing extension), as Eventarc does.
+ */
+const traceHeadersOf = (event: CloudEvent<unknown>) => ({
+  traceparent: typeof event.traceparent === 'string' ? event.traceparent : undefined,
+});
+
 export function createReviewIntakeHandler(deps: {
   intake: ReviewIntake;
-  logger: Logger;
+  /** Each delivery's lines carry its trace, the one the review.enqueued audit event records. */
+  logger: StructuredLogger;
 }): CloudEventFunction {
   return async (event) => {
+    const log = deps.logger.forRequest(traceHeadersOf(event));
     let message: ReviewRequestMessage | null = null;
     try {
       message = parseReviewRequestEvent(event);
-      const outcome = await deps.intake.accept(message);
-      deps.logger.info('review request taken in', {
+      log.tenant = message.tenant;
+      const outcome = await deps.intake.accept(message, { trace: log.traceId });
+      log.info('review request taken in', {
         inferenceId: message.inferenceId,
         outcome,
         eventId: event.id,
@@ -62,7 +73,7 @@ export function createReviewIntakeHandler(deps: {
     } catch (error) {
       // Retryable failures are expected now and then; the others will end in the dead-letter topic.
       const permanent = isGatewayError(error) && !isGatewayError(error, 'dependency_unavailable');
-      deps.logger.log(
+      log.log(
         permanent ? 'ERROR' : 'WARNING',
         'review request not taken in; Pub/Sub redelivers it until its dead-letter policy sets it aside',
         {

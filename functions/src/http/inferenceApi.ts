@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
+import type { HttpFunction } from '@google-cloud/functions-framework';
 import canonicalize from 'canonicalize';
-import { traceIdOf } from '../adapters/logging/structuredLog.js';
+import type { StructuredLogger } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
 import type { InferenceService } from '../core/inference/inferenceService.js';
@@ -13,6 +13,7 @@ import { sendJson } from './problem.js';
 import {
   idempotencyKeyOf,
   parseWith,
+  type RequestScope,
   type Route,
   requireBodyWithin,
   requireJson,
@@ -38,10 +39,11 @@ export type InferenceApiDeps = {
   callbackOrigins: CallbackOrigins;
   /** True once the function can reach its dependencies. */
   healthy: () => Promise<boolean>;
-  onUnexpectedError: (error: unknown, req: Request) => void;
+  /** The function's logger: each request's lines carry its trace (the one its audit events carry). */
+  logger: StructuredLogger;
 };
 
-type Ctx = { req: Request; res: Response; principal: Principal };
+type Ctx = RequestScope & { principal: Principal };
 
 export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
   const requestSchema = createInferenceRequestSchema({
@@ -52,7 +54,7 @@ export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
     {
       method: 'POST',
       path: '/v1/inferences',
-      handle: async ({ req, res, principal }) => {
+      handle: async ({ req, res, log, principal }) => {
         requireRole(principal, 'clinician');
         requireJson(req);
         requireBodyWithin(req, deps.maxBodyBytes);
@@ -62,7 +64,7 @@ export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
           body.callbackUrl = deps.callbackOrigins.normalise(principal.tenant, body.callbackUrl);
         const fingerprint = requestFingerprint('POST', '/v1/inferences', req.body);
         const answer = await deps.inferences.create(principal, key, fingerprint, body, {
-          trace: traceIdOf(req.headers),
+          trace: log.traceId,
         });
         const headers: Record<string, string> = {};
         if (answer.status === 202) {
@@ -77,12 +79,8 @@ export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
       method: 'GET',
       path: '/v1/inferences/:id',
       params: { id: inferenceIdPattern },
-      handle: async ({ req, res, principal }, params) => {
-        sendJson(
-          res,
-          200,
-          await deps.inferences.get(principal, params.id!, { trace: traceIdOf(req.headers) }),
-        );
+      handle: async ({ res, log, principal }, params) => {
+        sendJson(res, 200, await deps.inferences.get(principal, params.id!, { trace: log.traceId }));
       },
     },
     {
@@ -102,6 +100,6 @@ export function createInferenceApi(deps: InferenceApiDeps): HttpFunction {
       principal: await deps.authenticator.authenticate(req.headers.authorization),
     }),
     healthy: deps.healthy,
-    onUnexpectedError: deps.onUnexpectedError,
+    logger: deps.logger,
   });
 }

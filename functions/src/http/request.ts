@@ -1,6 +1,7 @@
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import { parseItem } from 'structured-headers';
 import type { z } from 'zod';
+import type { RequestLogger, StructuredLogger } from '../adapters/logging/structuredLog.js';
 import {
   type FieldProblem,
   isGatewayError,
@@ -144,22 +145,27 @@ function matchPath(pattern: string, path: string): Record<string, string> | null
   return params;
 }
 
+/** What every route handler gets besides what authentication adds. */
+export type RequestScope = { req: Request; res: Response; log: RequestLogger };
+
 /**
  * The shape every HTTP function of ours shares: `GET /healthz` answers 200 once dependencies are reachable
  * (503 before) and the public routes (`GET /openapi.json`) answer without credentials; every other request is
  * authenticated first (so an unauthenticated caller learns nothing about which paths exist), then routed; every
- * error becomes a problem document, and only unexpected ones are logged.
+ * error becomes a problem document, and only unexpected ones are logged. Each request gets its logger
+ * (`log`), which carries the request's trace and, once authenticated, its tenant.
  */
-export function serveRoutes<A>(options: {
-  routes: readonly Route<{ req: Request; res: Response } & A>[];
+export function serveRoutes<A extends { principal?: { tenant: string } }>(options: {
+  routes: readonly Route<RequestScope & A>[];
   /** Routes without parameters that answer before authentication (they must hold no data). */
   publicRoutes?: readonly Route<{ req: Request; res: Response }>[];
   authenticate: (req: Request) => Promise<A>;
   healthy: () => Promise<boolean>;
-  onUnexpectedError: (error: unknown, req: Request) => void;
+  logger: StructuredLogger;
 }): HttpFunction {
   for (const route of options.routes) requirePatterns(route);
   return async (req, res) => {
+    let log: RequestLogger | null = null;
     try {
       if (req.path === '/healthz') {
         const ok = await options.healthy().catch(() => false);
@@ -172,12 +178,24 @@ export function serveRoutes<A>(options: {
           (route.method === req.method || (req.method === 'HEAD' && route.method === 'GET')),
       );
       if (open) return await open.handle({ req, res }, {});
+      log = options.logger.forRequest(req.headers);
       const auth = await options.authenticate(req);
+      if (auth.principal) log.tenant = auth.principal.tenant;
       const { route, params } = matchRoute(options.routes, req.method, req.path);
-      await route.handle({ req, res, ...auth }, params);
+      await route.handle({ req, res, log, ...auth }, params);
     } catch (error) {
-      if (!isGatewayError(error)) options.onUnexpectedError(error, req);
+      if (!isGatewayError(error)) logUnexpected(log ?? options.logger.forRequest(req.headers), error, req);
       sendProblem(res, error);
     }
   };
+}
+
+function logUnexpected(log: RequestLogger, error: unknown, req: Request): void {
+  log.error('unexpected error', {
+    path: req.path,
+    method: req.method,
+    // Name and code only: a message may quote data we must not log.
+    error: error instanceof Error ? error.name : typeof error,
+    code: (error as { code?: unknown } | null)?.code ?? null,
+  });
 }

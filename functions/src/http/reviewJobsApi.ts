@@ -1,5 +1,6 @@
-import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
+import type { HttpFunction } from '@google-cloud/functions-framework';
 import { z } from 'zod';
+import type { StructuredLogger } from '../adapters/logging/structuredLog.js';
 import type { ServiceCallerVerifier } from '../core/auth/serviceCaller.js';
 import { DependencyUnavailableError } from '../core/errors.js';
 import type { CallbackDelivery } from '../core/review/callbacks.js';
@@ -8,7 +9,7 @@ import { reviewIdPattern } from '../core/review/reviewItem.js';
 import type { ReconcileOptions, ReviewRequestReconciler } from '../core/review/reviewRequestReconciler.js';
 import type { ReviewService } from '../core/review/reviewService.js';
 import { sendJson } from './problem.js';
-import { parseWith, type Route, requireJson, serveRoutes } from './request.js';
+import { parseWith, type RequestScope, type Route, requireJson, serveRoutes } from './request.js';
 
 /**
  * The internal review jobs, called only by Google services with an OIDC token of an allowed service account:
@@ -45,47 +46,46 @@ export type ReviewJobsDeps = {
   reconciler: ReviewRequestReconciler;
   reconcile: ReconcileOptions;
   healthy: () => Promise<boolean>;
-  onUnexpectedError: (error: unknown, req: Request) => void;
-  /** Operational log (ids and counts only). */
-  info: (message: string, fields: Record<string, unknown>) => void;
+  /** Operational log (ids and counts only); each job's lines carry the trace Cloud Tasks or Scheduler sent. */
+  logger: StructuredLogger;
 };
 
-type Ctx = { req: Request; res: Response };
+type Ctx = RequestScope;
 
 export function createReviewJobsApi(deps: ReviewJobsDeps): HttpFunction {
   const routes: Route<Ctx>[] = [
     {
       method: 'POST',
       path: reviewJobPaths.deadline,
-      handle: async ({ req, res }) => {
+      handle: async ({ req, res, log }) => {
         requireJson(req);
         const { reviewId } = parseWith(reviewTaskSchema, req.body);
-        const outcome = await deps.reviews.escalateIfOverdue(reviewId);
-        if (outcome !== 'already_escalated') deps.info('review deadline checked', { reviewId, outcome });
+        const outcome = await deps.reviews.escalateIfOverdue(reviewId, { trace: log.traceId });
+        if (outcome !== 'already_escalated') log.info('review deadline checked', { reviewId, outcome });
         sendJson(res, 200, { reviewId, outcome });
       },
     },
     {
       method: 'POST',
       path: reviewJobPaths.callback,
-      handle: async ({ req, res }) => {
+      handle: async ({ req, res, log }) => {
         requireJson(req);
         const { reviewId } = parseWith(reviewTaskSchema, req.body);
         const outcome = await deps.callbacks.deliver(reviewId);
-        deps.info('review callback sent', { reviewId, outcome });
+        log.info('review callback sent', { reviewId, outcome });
         sendJson(res, 200, { reviewId, outcome });
       },
     },
     {
       method: 'POST',
       path: reviewJobPaths.sweep,
-      handle: async ({ res }) => {
+      handle: async ({ res, log }) => {
         const swept = await deps.outbox.sweep(deps.sweep);
-        if (swept.delivered + swept.failed > 0) deps.info('review outbox swept', swept);
+        if (swept.delivered + swept.failed > 0) log.info('review outbox swept', swept);
         if (swept.failed > 0) throw new DependencyUnavailableError('review outbox delivery', 60);
         // Only once the outbox is drained: while it is not, requests are late, not lost.
         const reconciled = await deps.reconciler.reconcile(deps.reconcile);
-        if (reconciled.resent + reconciled.failed > 0) deps.info('review requests re-sent', reconciled);
+        if (reconciled.resent + reconciled.failed > 0) log.info('review requests re-sent', reconciled);
         if (reconciled.failed > 0) throw new DependencyUnavailableError('review request reconciliation', 60);
         sendJson(res, 200, { ...swept, resent: reconciled.resent });
       },
@@ -99,6 +99,6 @@ export function createReviewJobsApi(deps: ReviewJobsDeps): HttpFunction {
       return {};
     },
     healthy: deps.healthy,
-    onUnexpectedError: deps.onUnexpectedError,
+    logger: deps.logger,
   });
 }

@@ -1,6 +1,6 @@
-import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
+import type { HttpFunction } from '@google-cloud/functions-framework';
 import { IAP_ASSERTION_HEADER } from '../adapters/auth/iapJwtAuthenticator.js';
-import { traceIdOf } from '../adapters/logging/structuredLog.js';
+import type { StructuredLogger } from '../adapters/logging/structuredLog.js';
 import type { Authenticator, Principal } from '../core/auth/principal.js';
 import { requireRole } from '../core/auth/principal.js';
 import { NotFoundError } from '../core/errors.js';
@@ -14,7 +14,14 @@ import {
   reviewListQuerySchema as listQuerySchema,
 } from './contract/requests.js';
 import { sendJson } from './problem.js';
-import { parseWith, type Route, requireBodyWithin, requireJson, serveRoutes } from './request.js';
+import {
+  parseWith,
+  type RequestScope,
+  type Route,
+  requireBodyWithin,
+  requireJson,
+  serveRoutes,
+} from './request.js';
 
 export type ReviewerApiDeps = {
   authenticator: Authenticator;
@@ -22,7 +29,8 @@ export type ReviewerApiDeps = {
   maxBodyBytes: number;
   /** True once the function can reach its dependencies. */
   healthy: () => Promise<boolean>;
-  onUnexpectedError: (error: unknown, req: Request) => void;
+  /** The function's logger: each request's lines carry its trace (the one its audit events carry). */
+  logger: StructuredLogger;
   /**
    * Behind Identity-Aware Proxy: verifies `x-goog-iap-jwt-assertion` when a request carries it (the reviewer
    * console's requests); requests without it authenticate with their bearer token as before.
@@ -34,7 +42,7 @@ export type ReviewerApiDeps = {
   consoleDir?: string;
 };
 
-type Ctx = { req: Request; res: Response; principal: Principal };
+type Ctx = RequestScope & { principal: Principal };
 
 /** The reviewer API (role `reviewer`): the review queue, claims and decisions. */
 export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
@@ -52,27 +60,21 @@ export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
       method: 'POST',
       path: '/v1/reviews/:id/claim',
       params: { id: reviewIdPattern },
-      handle: async ({ req, res, principal }, params) => {
+      handle: async ({ res, log, principal }, params) => {
         requireRole(principal, 'reviewer');
-        sendJson(
-          res,
-          200,
-          await deps.reviews.claim(principal, params.id!, { trace: traceIdOf(req.headers) }),
-        );
+        sendJson(res, 200, await deps.reviews.claim(principal, params.id!, { trace: log.traceId }));
       },
     },
     {
       method: 'POST',
       path: '/v1/reviews/:id/decision',
       params: { id: reviewIdPattern },
-      handle: async ({ req, res, principal }, params) => {
+      handle: async ({ req, res, log, principal }, params) => {
         requireRole(principal, 'reviewer');
         requireJson(req);
         requireBodyWithin(req, deps.maxBodyBytes);
         const body = parseWith(decisionSchema, req.body);
-        const item = await deps.reviews.decide(principal, params.id!, body, {
-          trace: traceIdOf(req.headers),
-        });
+        const item = await deps.reviews.decide(principal, params.id!, body, { trace: log.traceId });
         sendJson(res, 200, item);
       },
     },
@@ -106,7 +108,7 @@ export function createReviewerApi(deps: ReviewerApiDeps): HttpFunction {
       return { principal: await deps.authenticator.authenticate(req.headers.authorization) };
     },
     healthy: deps.healthy,
-    onUnexpectedError: deps.onUnexpectedError,
+    logger: deps.logger,
   });
   if (deps.consoleDir === undefined) return api;
   const consolePages = serveConsole(loadConsoleAssets(deps.consoleDir));

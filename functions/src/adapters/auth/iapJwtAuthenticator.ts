@@ -1,5 +1,6 @@
 import { OAuth2Client } from 'google-auth-library';
 import type { Principal } from '../../core/auth/principal.js';
+import { type Clock, systemClock } from '../../core/clock.js';
 import { ForbiddenError, orUnavailable, UnauthenticatedError } from '../../core/errors.js';
 import type { Certificates } from './googleIdToken.js';
 import type { PrincipalDirectory } from './googleIdTokenAuthenticator.js';
@@ -48,7 +49,7 @@ export class IapJwtAuthenticator {
       principals: PrincipalDirectory;
       /** IAP's published keys (PEM by key id) unless a test supplies its own. */
       getPublicKeys?: () => Promise<Certificates>;
-      clock?: () => number;
+      clock?: Clock;
     },
   ) {
     if (!iapAudiencePattern.test(options.audience)) {
@@ -68,7 +69,7 @@ export class IapJwtAuthenticator {
    * rotates its keys), at most once a minute so that forged key ids cannot make us hammer the key endpoint.
    */
   private async keysFor(kid: string | undefined): Promise<Certificates> {
-    const now = (this.options.clock ?? Date.now)();
+    const now = (this.options.clock ?? systemClock)();
     const age = this.cached ? now - this.cached.at : Number.POSITIVE_INFINITY;
     const unknownKid = kid !== undefined && this.cached !== null && !(kid in this.cached.keys);
     if (age > KEYS_TTL_MS || (unknownKid && age > KEYS_REFRESH_MIN_MS)) {

@@ -1,3 +1,4 @@
+import type * as AnthropicModule from '@anthropic-ai/sdk';
 import type Anthropic from '@anthropic-ai/sdk';
 import type { AnthropicVertex, ClientOptions as VertexClientOptions } from '@anthropic-ai/vertex-sdk';
 import {
@@ -11,7 +12,8 @@ import { callFailure } from './callFailure.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
 import { loadOnce } from './loadOnce.js';
 
-type AnthropicSdk = typeof import('@anthropic-ai/sdk');
+type AnthropicSdk = typeof AnthropicModule;
+/** Loaded by the first provider built, so functions that never call a model never load the SDKs. */
 const loadSdk = loadOnce(() => import('@anthropic-ai/sdk'));
 const loadVertexSdk = loadOnce(() => import('@anthropic-ai/vertex-sdk'));
 

@@ -1,4 +1,4 @@
-import type { RoutingConfig } from '../../config.js';
+import type { ProviderRouting } from '../../config.js';
 import { ConfigError } from '../../config.js';
 import type { ProviderClient } from '../../core/providers/provider.js';
 import { AnthropicProvider } from './anthropic.js';
@@ -12,7 +12,7 @@ import { VertexGeminiProvider } from './vertexGemini.js';
  * providers authenticate with Application Default Credentials (the function's service account).
  */
 export function createProviderClients(
-  routing: RoutingConfig,
+  routing: ProviderRouting,
   options: { project: string; env?: NodeJS.ProcessEnv },
 ): Map<string, ProviderClient> {
   const env = options.env ?? process.env;

@@ -1,3 +1,4 @@
+import type * as OpenAiModule from 'openai';
 import type OpenAI from 'openai';
 import { z } from 'zod';
 import {
@@ -11,7 +12,8 @@ import {
 import { callFailure } from './callFailure.js';
 import { loadOnce } from './loadOnce.js';
 
-type OpenAiSdk = typeof import('openai');
+type OpenAiSdk = typeof OpenAiModule;
+/** Loaded by the first provider built, so functions that never call a model never load the SDK. */
 const loadSdk = loadOnce(() => import('openai'));
 
 /** The part of a `chat.completion` we use. Anything that does not fit is a malformed answer. */

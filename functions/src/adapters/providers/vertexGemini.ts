@@ -1,3 +1,4 @@
+import type * as GenAiModule from '@google/genai';
 import type { GenerateContentResponse, GoogleGenAI, GoogleGenAIOptions } from '@google/genai';
 import {
   ProviderCallError,
@@ -10,7 +11,8 @@ import { callFailure } from './callFailure.js';
 import { asSdkAuthClient, type GoogleCredential } from './googleCredential.js';
 import { loadOnce } from './loadOnce.js';
 
-type GenAiSdk = typeof import('@google/genai');
+type GenAiSdk = typeof GenAiModule;
+/** Loaded by the first provider built, so functions that never call a model never load the SDK. */
 const loadSdk = loadOnce(() => import('@google/genai'));
 
 type SdkAuthClient = NonNullable<NonNullable<GoogleGenAIOptions['googleAuthOptions']>['authClient']>;

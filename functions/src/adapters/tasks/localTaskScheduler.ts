@@ -1,4 +1,5 @@
 import { FieldValue, type Firestore, type Timestamp } from '@google-cloud/firestore';
+import { type Clock, dateClock, systemClock } from '../../core/clock.js';
 import { asDependencyFailure } from '../../core/errors.js';
 import { type Backoff, backoffDelayMs } from '../../core/retry.js';
 import type { ScheduleOutcome, TaskRequest, TaskScheduler } from '../../core/scheduling/taskScheduler.js';
@@ -25,13 +26,13 @@ import { collections, grpcCode, hasCode, revive } from '../firestore/firestoreCl
 export class LocalTaskScheduler implements TaskScheduler {
   constructor(
     private readonly db: Firestore,
-    private readonly options: { clock?: () => Date } = {},
+    private readonly options: { clock?: Clock } = {},
   ) {
     refuseOnCloudRun('TASKS_MODE=local (the local task scheduler)');
   }
 
   async schedule(task: TaskRequest): Promise<ScheduleOutcome> {
-    const now = this.options.clock?.() ?? new Date();
+    const now = new Date((this.options.clock ?? systemClock)());
     try {
       await this.db
         .collection(collections.localTasks)
@@ -60,7 +61,7 @@ export class LocalTaskScheduler implements TaskScheduler {
 }
 
 export type LocalTaskRunnerOptions = {
-  clock?: () => Date;
+  clock?: Clock;
   /** Attempts before a task is given up (state `failed`). Default 10. */
   maxAttempts?: number;
   /** Wait before attempt n+1 after n failures. Default 1 s doubling to 60 s. */
@@ -95,7 +96,7 @@ export class LocalTaskRunner {
     private readonly options: LocalTaskRunnerOptions = {},
   ) {
     refuseOnCloudRun('the local task runner');
-    this.now = options.clock ?? (() => new Date());
+    this.now = dateClock(options.clock);
     this.maxAttempts = options.maxAttempts ?? 10;
     this.backoff = options.backoff ?? { minMs: 1_000, maxMs: 60_000 };
     this.dispatchDeadlineMs = options.dispatchDeadlineMs ?? 30_000;

@@ -1,4 +1,5 @@
 import { Webhook } from 'standardwebhooks';
+import { type Clock, dateClock } from '../../core/clock.js';
 import { DependencyUnavailableError } from '../../core/errors.js';
 import type { WebhookMessage, WebhookSender } from '../../core/review/callbacks.js';
 
@@ -18,14 +19,14 @@ export class StandardWebhookSender implements WebhookSender {
       secrets: Readonly<Record<string, string>>;
       /** How long one call may take (below the task's dispatch deadline). */
       timeoutMs: number;
-      clock?: () => Date;
+      clock?: Clock;
       userAgent?: string;
     },
   ) {
     this.signers = new Map(
       Object.entries(options.secrets).map(([tenant, secret]) => [tenant, new Webhook(secret)]),
     );
-    this.now = options.clock ?? (() => new Date());
+    this.now = dateClock(options.clock);
   }
 
   async send(message: WebhookMessage): Promise<number> {

@@ -42,7 +42,7 @@ export type BreakerRecord = {
   changedAt: number;
 };
 
-/** Per-provider breaker settings (config.ts builds them from the environment and ROUTING_CONFIG). */
+/** Per-provider breaker settings (breakerSettings.ts derives them from the environment and ROUTING_CONFIG). */
 export type BreakerSettings = {
   windowMs: number;
   /** Length of one time bucket of the sliding window (a whole number of seconds). */

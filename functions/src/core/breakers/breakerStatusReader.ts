@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../clock.js';
 import type { BreakerSettings } from './breakerState.js';
 import { effectiveState, initialRecord } from './breakerState.js';
 import type { BreakerStore } from './breakerStore.js';
@@ -14,12 +15,12 @@ export class BreakerStatusReader {
     private readonly deps: {
       store: BreakerStore;
       settings: Readonly<Record<string, BreakerSettings>>;
-      clock?: () => number;
+      clock?: Clock;
     },
   ) {}
 
   async list(): Promise<ProviderStatus[]> {
-    const now = (this.deps.clock ?? Date.now)();
+    const now = (this.deps.clock ?? systemClock)();
     const providers = Object.keys(this.deps.settings);
     const records = await this.deps.store.loadRecords(providers);
     return Promise.all(

@@ -1,5 +1,6 @@
 import { type AuditSink, writeAuditEvent } from '../audit/auditSink.js';
 import type { ChainKey } from '../audit/chain.js';
+import { type Clock, systemClock } from '../clock.js';
 import { withTimeout } from '../retry.js';
 import type { Admission, BreakerBoard, CallOutcome } from '../routing/router.js';
 import { breakerAuditEvent } from './breakerAudit.js';
@@ -80,7 +81,7 @@ export type SharedBreakerBoardDeps = {
   /** Seals the audit events of transitions. */
   chainKey: ChainKey;
   log: BoardLog;
-  clock?: () => number;
+  clock?: Clock;
   /** This instance's shard; random by default so that instances spread over the shards. */
   shard?: number;
   /** How long a store call may take before the board treats the store as unavailable. */
@@ -139,7 +140,7 @@ export class SharedBreakerBoard implements BreakerBoard {
   private readonly startedAt: number;
 
   constructor(private readonly deps: SharedBreakerBoardDeps) {
-    this.now = deps.clock ?? Date.now;
+    this.now = deps.clock ?? systemClock;
     this.startedAt = this.now();
     this.shard = deps.shard ?? Math.floor(Math.random() * deps.shards);
     this.deadlineMs = deps.storeDeadlineMs ?? DEFAULT_STORE_DEADLINE_MS;

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { type Clock, dateClock } from '../clock.js';
 import { IdempotencyKeyReusedError, orUnavailable, RequestInProgressError } from '../errors.js';
 import { type Backoff, backoffDelayMs } from '../retry.js';
 
@@ -77,7 +78,7 @@ export type ClaimOutcome =
 export type LedgerSettings = {
   ttlMs: number;
   leaseMs: number;
-  clock?: () => Date;
+  clock?: Clock;
   /** When a claim write whose outcome is unknown is released (default: 1 s doubling to 30 s, 8 times). */
   orphanRelease?: Backoff & { attempts: number };
 };
@@ -100,7 +101,7 @@ export class IdempotencyLedger {
     private readonly store: LedgerStore,
     private readonly settings: LedgerSettings,
   ) {
-    this.now = settings.clock ?? (() => new Date());
+    this.now = dateClock(settings.clock);
   }
 
   /**

@@ -1,16 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { RoutingConfig } from '../../config.js';
 import { type AuditTrail, isCommitOutcomeUnknownError } from '../audit/auditTrail.js';
 import { type AuditDraft, headOf, hmacHex } from '../audit/chain.js';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../audit/events.js';
 import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../auth/principal.js';
+import { type Clock, dateClock } from '../clock.js';
 import { SCORER_VERSION, scoreResult } from '../confidence.js';
 import { isGatewayError, NotFoundError, type ProviderAttempt, RequestInProgressError } from '../errors.js';
 import type { Claim, IdempotencyLedger } from '../idempotency/ledger.js';
 import type { RequestContext } from '../requestContext.js';
 import { type OutboxRelay, outboxEntry } from '../review/outbox.js';
 import type { ProviderRouter, RoutedResult } from '../routing/router.js';
+import type { RoutingConfig } from '../routing/routes.js';
 import { buildPrompt, PROMPT_TEMPLATE_VERSION, type TaskName } from '../tasks.js';
 import {
   type InferenceRecord,
@@ -49,7 +50,7 @@ export type InferenceServiceDeps = {
   reviewSampleRate: number;
   /** Delivers the review request recorded with an inference sent to review (never throws). */
   reviewOutbox: Pick<OutboxRelay, 'deliver'>;
-  clock?: () => Date;
+  clock?: Clock;
   /** Operational log for failures that must not change the answer (no clinical content). */
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
@@ -58,7 +59,7 @@ export class InferenceService {
   private readonly now: () => Date;
 
   constructor(private readonly deps: InferenceServiceDeps) {
-    this.now = deps.clock ?? (() => new Date());
+    this.now = dateClock(deps.clock);
   }
 
   /**

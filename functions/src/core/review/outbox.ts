@@ -1,3 +1,4 @@
+import { type Clock, dateClock } from '../clock.js';
 import { DependencyUnavailableError, isGatewayError } from '../errors.js';
 import { withTimeout } from '../retry.js';
 import type { TaskRequest, TaskScheduler } from '../scheduling/taskScheduler.js';
@@ -102,7 +103,7 @@ export type OutboxRelayDeps = {
     circuit: { readonly state: string; readonly admitsPublish: boolean; allowProbe(): void };
     everyMs: number;
   };
-  clock?: () => Date;
+  clock?: Clock;
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -117,7 +118,7 @@ export class OutboxRelay {
   private sweeping: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: OutboxRelayDeps) {
-    this.now = deps.clock ?? (() => new Date());
+    this.now = dateClock(deps.clock);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../clock.js';
 import { DependencyUnavailableError } from '../errors.js';
 import { withTimeout } from '../retry.js';
 import type { ReviewEventMessage } from './reviewEvents.js';
@@ -27,7 +28,7 @@ export type PublisherCircuitSettings = {
   probeAfterMs: number;
   /** Bounds every publish, so that a probe always settles. */
   timeoutMs: number;
-  clock?: () => number;
+  clock?: Clock;
 };
 
 export class PublisherCircuit implements ReviewPublisher {
@@ -38,7 +39,7 @@ export class PublisherCircuit implements ReviewPublisher {
     private readonly inner: ReviewPublisher,
     private readonly settings: PublisherCircuitSettings,
   ) {
-    this.now = settings.clock ?? Date.now;
+    this.now = settings.clock ?? systemClock;
   }
 
   get state(): PublisherCircuitState['kind'] {

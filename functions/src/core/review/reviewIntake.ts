@@ -1,7 +1,8 @@
-import type { RoutingConfig } from '../../config.js';
 import type { AuditTrail } from '../audit/auditTrail.js';
 import { headOf } from '../audit/chain.js';
+import { type Clock, dateClock } from '../clock.js';
 import { NotFoundError, ValidationError } from '../errors.js';
+import type { RoutingConfig } from '../routing/routes.js';
 import type { TaskScheduler } from '../scheduling/taskScheduler.js';
 import { type OutboxEntry, type OutboxRelay, outboxEntry } from './outbox.js';
 import { chainHeadOf, eventFrame, reviewEventDraft } from './reviewAudit.js';
@@ -33,7 +34,7 @@ export type ReviewIntakeDeps = {
   gatewayVersion: string;
   /** Where the deadline check is sent (the reviewJobs function) and the identity it carries. */
   deadlineCheck: { url: string; oidc: { serviceAccountEmail: string; audience: string } | null };
-  clock?: () => Date;
+  clock?: Clock;
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -44,13 +45,17 @@ export class ReviewIntake {
   private readonly now: () => Date;
 
   constructor(private readonly deps: ReviewIntakeDeps) {
-    this.now = deps.clock ?? (() => new Date());
+    this.now = dateClock(deps.clock);
   }
 
-  async accept(message: ReviewRequestMessage): Promise<IntakeOutcome> {
+  /** `ctx.trace`: the delivery's trace, recorded on the review.enqueued event so its log lines join it. */
+  async accept(
+    message: ReviewRequestMessage,
+    ctx: { trace: string | null } = { trace: null },
+  ): Promise<IntakeOutcome> {
     const reviewId = reviewIdFor(message.inferenceId);
     const now = this.now();
-    const frame = eventFrame({ subject: 'review-intake', role: 'system' }, now);
+    const frame = eventFrame({ subject: 'review-intake', role: 'system' }, now, ctx.trace);
     const { outcome, item, announced } = await commitReviewChange(
       this.deps.store,
       this.deps.trail,

@@ -1,5 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import type { ProviderStatus } from '../breakers/sharedBreakerBoard.js';
+import { type Clock, dateClock } from '../clock.js';
 import { effectiveState, type ReviewItem, type ReviewItemState } from './reviewItem.js';
 import type { ReviewStore } from './reviewStore.js';
 
@@ -70,14 +71,14 @@ export class ReviewOverviewService {
     private readonly deps: {
       store: Pick<ReviewStore, 'listItems'>;
       providers: { list(): Promise<ProviderStatus[]> };
-      clock?: () => Date;
+      clock?: Clock;
       /** Items read per section at most (default 2,000). */
       maxItems?: number;
       /** Width of a confidence band (default 0.1). */
       bandWidth?: number;
     },
   ) {
-    this.now = deps.clock ?? (() => new Date());
+    this.now = dateClock(deps.clock);
     this.maxItems = deps.maxItems ?? 2_000;
     this.bandWidth = deps.bandWidth ?? 0.1;
   }

@@ -1,5 +1,6 @@
 import type { AuditTrail } from '../audit/auditTrail.js';
 import { headOf } from '../audit/chain.js';
+import { type Clock, dateClock } from '../clock.js';
 import { type OutboxEntry, type OutboxRelay, outboxEntry } from './outbox.js';
 import { chainHeadOf, eventFrame, reviewEventDraft } from './reviewAudit.js';
 import { reviewIdFor } from './reviewItem.js';
@@ -36,7 +37,7 @@ export type ReviewRequestReconcilerDeps = {
   /** Delivers the re-recorded request at once; what it cannot deliver stays for the sweeper. */
   outbox: Pick<OutboxRelay, 'deliver'>;
   gatewayVersion: string;
-  clock?: () => Date;
+  clock?: Clock;
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -44,7 +45,7 @@ export class ReviewRequestReconciler {
   private readonly now: () => Date;
 
   constructor(private readonly deps: ReviewRequestReconcilerDeps) {
-    this.now = deps.clock ?? (() => new Date());
+    this.now = dateClock(deps.clock);
   }
 
   async reconcile(options: ReconcileOptions): Promise<ReconcileResult> {

@@ -3,6 +3,7 @@ import type { AuditTrail } from '../audit/auditTrail.js';
 import { headOf, hmacHex } from '../audit/chain.js';
 import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../auth/principal.js';
+import { type Clock, dateClock } from '../clock.js';
 import {
   type FieldProblem,
   NotFoundError,
@@ -60,7 +61,7 @@ export type ReviewServiceDeps = {
   gatewayVersion: string;
   /** How long a claim lasts. */
   leaseMs: number;
-  clock?: () => Date;
+  clock?: Clock;
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -72,7 +73,7 @@ export class ReviewService {
   private readonly now: () => Date;
 
   constructor(private readonly deps: ReviewServiceDeps) {
-    this.now = deps.clock ?? (() => new Date());
+    this.now = dateClock(deps.clock);
   }
 
   /** The caller's tenant's items in `state`, oldest first. A lapsed claim counts as pending. */
@@ -256,12 +257,16 @@ export class ReviewService {
 
   /**
    * The deadline check: an item still undecided at its due time is escalated (flagged, audited, announced on
-   * the escalation topic). It is never decided here: an overdue item still waits for a reviewer.
+   * the escalation topic). It is never decided here: an overdue item still waits for a reviewer. `ctx.trace`
+   * is the deadline task's trace, recorded on the review.escalated event so the job's log lines join it.
    */
-  async escalateIfOverdue(reviewId: string): Promise<DeadlineOutcome> {
+  async escalateIfOverdue(
+    reviewId: string,
+    ctx: { trace: string | null } = { trace: null },
+  ): Promise<DeadlineOutcome> {
     if (!reviewIdPattern.test(reviewId)) return 'unknown';
     const now = this.now();
-    const frame = eventFrame(DEADLINE_ACTOR, now);
+    const frame = eventFrame(DEADLINE_ACTOR, now, ctx.trace);
     const { outcome, effects } = await this.transact(
       reviewId,
       ({ inference, item }): AuditedReviewChange<{ outcome: DeadlineOutcome; effects: OutboxEntry[] }> => {

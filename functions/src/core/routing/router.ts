@@ -1,5 +1,5 @@
-import type { TaskRoute } from '../../config.js';
 import type { BreakerStateKind } from '../breakers/breakerState.js';
+import { type Clock, systemClock } from '../clock.js';
 import { InputRefusedError, type ProviderAttempt, ProvidersUnavailableError } from '../errors.js';
 import {
   type FailureKind,
@@ -11,6 +11,7 @@ import {
 } from '../providers/provider.js';
 import { withTimeout } from '../retry.js';
 import { type ChatPrompt, checkOutput, isTaskName, type TaskName } from '../tasks.js';
+import type { TaskRoute } from './routes.js';
 
 /**
  * Walks a task's provider chain: primary first, then fallbacks, skipping providers whose breaker is open.
@@ -55,7 +56,7 @@ export type RoutedResult = {
 export type RouterDeps = {
   clients: ReadonlyMap<string, ProviderClient>;
   breakers: BreakerBoard;
-  clock?: () => number;
+  clock?: Clock;
 };
 
 /** How long a caller is asked to wait when every provider is open or failing, if breakers give no hint. */
@@ -65,7 +66,7 @@ export class ProviderRouter {
   private readonly now: () => number;
 
   constructor(private readonly deps: RouterDeps) {
-    this.now = deps.clock ?? Date.now;
+    this.now = deps.clock ?? systemClock;
   }
 
   /**

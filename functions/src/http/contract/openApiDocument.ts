@@ -1,3 +1,4 @@
+import type { Response } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import {
   createDocument,
@@ -515,7 +516,7 @@ export function openApiJson(): string {
 }
 
 /** `GET /openapi.json`: public, holds no data. */
-export const openApiRoute: Route<{ res: import('@google-cloud/functions-framework').Response }> = {
+export const openApiRoute: Route<{ res: Response }> = {
   method: 'GET',
   path: '/openapi.json',
   handle: async ({ res }) => sendJson(res, 200, openApiJson()),
