@@ -7,30 +7,26 @@
  * example cannot drift from the contract.
  */
 
+const note = 'Metformin 500 mg PO BID and lisinopril 10 mg daily.';
+const metformin = { name: 'metformin', dose: '500 mg', route: 'oral', frequency: 'twice daily' };
+/** What `local-a` proposes for the note (it cannot tell lisinopril's route). */
+const proposal = {
+  medications: [metformin, { name: 'lisinopril', dose: '10 mg', route: null, frequency: 'once daily' }],
+};
+/** The reviewer's edit: lisinopril is taken by mouth. */
+const edited = {
+  medications: [metformin, { name: 'lisinopril', dose: '10 mg', route: 'oral', frequency: 'once daily' }],
+};
+const model = { provider: 'local-a', model: 'local-clinical-1' };
+
 const completed = {
   id: 'inf_koACMAE0QwtbWeu9LJMPSQ',
   status: 'completed',
   task: 'medication-extraction',
-  output: {
-    medications: [
-      {
-        name: 'metformin',
-        dose: '500 mg',
-        route: 'oral',
-        frequency: 'twice daily',
-      },
-      {
-        name: 'lisinopril',
-        dose: '10 mg',
-        route: null,
-        frequency: 'once daily',
-      },
-    ],
-  },
+  output: proposal,
   confidence: 0.964459,
   threshold: 0.8,
-  provider: 'local-a',
-  model: 'local-clinical-1',
+  ...model,
   review: null,
   createdAt: '2026-12-01T14:47:44.375Z',
   completedAt: '2026-12-01T14:47:44.375Z',
@@ -43,49 +39,27 @@ const pending = {
   output: null,
   confidence: 0.41,
   threshold: 0.8,
-  provider: 'local-a',
-  model: 'local-clinical-1',
-  review: {
-    state: 'pending',
-    reviewer: null,
-    reasonCode: null,
-    decidedAt: null,
-  },
+  ...model,
+  review: { state: 'pending', reviewer: null, reasonCode: null, decidedAt: null },
   createdAt: '2026-12-01T14:47:45.023Z',
   completedAt: null,
 };
 
+const decidedAt = '2026-12-01T14:47:46.305Z';
+
 const pendingItem = {
   id: 'rev_inn_lqoHGhpiuO6L5QI89g',
-  inferenceId: 'inf_inn_lqoHGhpiuO6L5QI89g',
-  task: 'medication-extraction',
-  input: {
-    text: 'Metformin 500 mg PO BID and lisinopril 10 mg daily.',
-  },
-  output: {
-    medications: [
-      {
-        name: 'metformin',
-        dose: '500 mg',
-        route: 'oral',
-        frequency: 'twice daily',
-      },
-      {
-        name: 'lisinopril',
-        dose: '10 mg',
-        route: null,
-        frequency: 'once daily',
-      },
-    ],
-  },
-  confidence: 0.41,
-  threshold: 0.8,
-  provider: 'local-a',
-  model: 'local-clinical-1',
+  inferenceId: pending.id,
+  task: pending.task,
+  input: { text: note },
+  output: proposal,
+  confidence: pending.confidence,
+  threshold: pending.threshold,
+  ...model,
   state: 'pending',
   claimedBy: null,
   leaseExpiresAt: null,
-  createdAt: '2026-12-01T14:47:45.023Z',
+  createdAt: pending.createdAt,
   dueAt: '2026-12-01T18:47:45.023Z',
   escalated: false,
   sampled: false,
@@ -93,96 +67,25 @@ const pendingItem = {
 };
 
 const editedItem = {
-  id: 'rev_inn_lqoHGhpiuO6L5QI89g',
-  inferenceId: 'inf_inn_lqoHGhpiuO6L5QI89g',
-  task: 'medication-extraction',
-  input: {
-    text: 'Metformin 500 mg PO BID and lisinopril 10 mg daily.',
-  },
-  output: {
-    medications: [
-      {
-        name: 'metformin',
-        dose: '500 mg',
-        route: 'oral',
-        frequency: 'twice daily',
-      },
-      {
-        name: 'lisinopril',
-        dose: '10 mg',
-        route: null,
-        frequency: 'once daily',
-      },
-    ],
-  },
-  confidence: 0.41,
-  threshold: 0.8,
-  provider: 'local-a',
-  model: 'local-clinical-1',
+  ...pendingItem,
   state: 'edited',
   claimedBy: 'rita',
-  leaseExpiresAt: null,
-  createdAt: '2026-12-01T14:47:45.023Z',
-  dueAt: '2026-12-01T18:47:45.023Z',
-  escalated: false,
-  sampled: false,
   decision: {
     action: 'edit',
     reviewer: 'rita',
     reasonCode: 'incomplete',
     note: 'Lisinopril is taken by mouth.',
-    output: {
-      medications: [
-        {
-          name: 'metformin',
-          dose: '500 mg',
-          route: 'oral',
-          frequency: 'twice daily',
-        },
-        {
-          name: 'lisinopril',
-          dose: '10 mg',
-          route: 'oral',
-          frequency: 'once daily',
-        },
-      ],
-    },
-    decidedAt: '2026-12-01T14:47:46.305Z',
+    output: edited,
+    decidedAt,
   },
 };
 
 const afterEdit = {
-  id: 'inf_inn_lqoHGhpiuO6L5QI89g',
+  ...pending,
   status: 'completed',
-  task: 'medication-extraction',
-  output: {
-    medications: [
-      {
-        name: 'metformin',
-        dose: '500 mg',
-        route: 'oral',
-        frequency: 'twice daily',
-      },
-      {
-        name: 'lisinopril',
-        dose: '10 mg',
-        route: 'oral',
-        frequency: 'once daily',
-      },
-    ],
-  },
-  confidence: 0.41,
-  threshold: 0.8,
-  provider: 'local-a',
-  model: 'local-clinical-1',
-  review: {
-    state: 'edited',
-    reviewer: 'rita',
-    reasonCode: 'incomplete',
-    decidedAt: '2026-12-01T14:47:46.305Z',
-  },
-  createdAt: '2026-12-01T14:47:45.023Z',
-  completedAt: '2026-12-01T14:47:46.305Z',
+  output: edited,
+  review: { state: 'edited', reviewer: 'rita', reasonCode: 'incomplete', decidedAt },
+  completedAt: decidedAt,
 };
 
 const overview = {
@@ -234,7 +137,7 @@ export const examples = {
       summary: 'Extract medications',
       value: {
         task: 'medication-extraction',
-        input: { text: 'Metformin 500 mg PO BID and lisinopril 10 mg daily.' },
+        input: { text: note },
         patientRef: 'patient-8841',
       },
     },
