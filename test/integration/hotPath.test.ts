@@ -75,8 +75,15 @@ describe('the inference hot path: Firestore round trips per request kind (emulat
 
   before(async () => {
     models = await startModelServers();
-    // The breakers' background reads and flushes are not part of any request: out of the way here.
-    gw = startTestGateway(testConfig(models, { BREAKER_REFRESH_MS: '600000', BREAKER_FLUSH_MS: '600000' }));
+    // The breakers' background reads and flushes, and the batched deletion of emitted audit events' pending
+    // copies, are not part of any request: out of the way here.
+    gw = startTestGateway(
+      testConfig(models, {
+        BREAKER_REFRESH_MS: '600000',
+        BREAKER_FLUSH_MS: '600000',
+        AUDIT_PENDING_RELEASE_MS: '60000',
+      }),
+    );
     await post(randomUUID()); // warm: clients, connections, the breakers' first read
   });
   after(async () => {
