@@ -1,5 +1,5 @@
 import { type DocumentData, FieldPath, FieldValue, type Firestore, Timestamp } from '@google-cloud/firestore';
-import type { AuditEvent } from '../../core/audit/events.js';
+import { type AuditEvent, auditEventJson } from '../../core/audit/events.js';
 import type { PendingAuditEvent, PendingAuditStore } from '../../core/audit/pendingAudit.js';
 import { BoundedStore, collections, type DeadlineOptions } from './firestoreClient.js';
 
@@ -20,7 +20,7 @@ const KEEP_PENDING_MS = 30 * 24 * 3_600_000;
 /** The document of a pending copy; written by whichever store commits the change the event records. */
 export function pendingAuditDocument(event: AuditEvent): DocumentData {
   return {
-    eventJson: JSON.stringify(event),
+    eventJson: auditEventJson(event),
     tenant: event.tenant,
     inferenceId: event.inferenceId,
     // The server's clock: the grace is measured against one clock, whichever instance wrote the copy.
