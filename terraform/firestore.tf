@@ -1,4 +1,5 @@
-# Firestore (native mode): the idempotency ledger, inferences, reviews, the review outbox and breaker state.
+# Firestore (native mode): the idempotency ledger, inferences, reviews, the review outbox, breaker state and
+# the pending copies of audit events (the audit outbox).
 # Collection and field names are the code's (adapters/firestore/firestoreClient.ts `collections` and
 # `ttlFields`); test/terraform checks that these match.
 
@@ -24,6 +25,7 @@ locals {
     idempotency_keys = { collection = "idempotencyKeys", field = "expiresAt" } # ledger records, after their TTL
     breaker_buckets  = { collection = "breakerBuckets", field = "expiresAt" }  # breaker window counts
     review_outbox    = { collection = "reviewOutbox", field = "expiresAt" }    # delivered outbox entries only
+    audit_pending    = { collection = "auditPending", field = "expiresAt" }    # a backstop: copies go within seconds
   }
 
   # Composite indexes the code's queries need. Fields are [path, ASCENDING | DESCENDING]. Add one entry per

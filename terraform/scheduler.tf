@@ -1,7 +1,9 @@
-# Every minute, review-jobs publishes review requests the inference API could only write to the outbox
+# Every minute, review-jobs first re-emits committed audit events whose instance never got them to the audit
+# sink (their pending copies in auditPending, older than AUDIT_PENDING_GRACE_SECONDS: docs/audit.md), then
+# publishes review requests the inference API could only write to the outbox
 # (Pub/Sub was unavailable at the time), then re-sends the review request of any inference whose review item
 # is still missing after var.review_intake_grace_seconds (Pub/Sub accepted it, the intake never took it in:
-# functions/src/core/review/reviewRequestReconciler.ts). Both are idempotent, so a missed or doubled run is
+# functions/src/core/review/reviewRequestReconciler.ts). All three are idempotent, so a missed or doubled run is
 # harmless and Cloud Scheduler need not retry: the next minute's run catches up.
 
 resource "google_cloud_scheduler_job" "sweep_review_outbox" {

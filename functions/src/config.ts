@@ -342,6 +342,24 @@ export const envSchema = z.object({
     .describe(
       'Write audit events as structured Cloud Logging entries on stdout (`true`, `false`, `1`, `0`).',
     ),
+  AUDIT_PENDING_GRACE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .default(60)
+    .describe(
+      'A committed audit event whose pending copy is still in `auditPending` this long after its commit (its instance died before the emit, or the sink write failed) is emitted again by the outbox sweep; see docs/audit.md.',
+    ),
+  AUDIT_PENDING_RELEASE_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .default(1_000)
+    .describe(
+      'How long an instance collects the ids of emitted audit events before deleting their pending copies in one batched write.',
+    ),
   REVIEW_SAMPLE_RATE: z.coerce
     .number()
     .min(0)
@@ -563,7 +581,16 @@ export type Config = Readonly<{
   maxBodyBytes: number;
   callbacks: CallbackConfig;
   routing: ProviderRouting;
-  audit: { logFile: string | null; hmacKey: string; chainKey: ChainKey; toStdout: boolean };
+  audit: {
+    logFile: string | null;
+    hmacKey: string;
+    chainKey: ChainKey;
+    toStdout: boolean;
+    /** Pending copies older than this are re-emitted by the sweep (pendingAudit.ts). */
+    pendingGraceMs: number;
+    /** Emitted events' pending copies are deleted in one batch this often. */
+    pendingReleaseMs: number;
+  };
   /**
    * When an instance sheds new requests: at this many requests in flight (the function's configured
    * concurrency), or once its event loop lags this far behind.
@@ -751,6 +778,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           ? { id: e.AUDIT_CHAIN_KEY_ID, secret: e.AUDIT_CHAIN_KEY }
           : DEV_CHAIN_KEY,
       toStdout: e.AUDIT_TO_STDOUT,
+      pendingGraceMs: e.AUDIT_PENDING_GRACE_SECONDS * 1000,
+      pendingReleaseMs: e.AUDIT_PENDING_RELEASE_MS,
     },
     overload: {
       maxConcurrent: e.MAX_CONCURRENT_REQUESTS,

@@ -18,6 +18,7 @@ import { pingFirestore } from './adapters/firestore/firestoreHealth.js';
 import { FirestoreInferenceStore } from './adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from './adapters/firestore/firestoreLedgerStore.js';
 import { FirestoreOutboxStore } from './adapters/firestore/firestoreOutboxStore.js';
+import { FirestorePendingAuditStore } from './adapters/firestore/firestorePendingAuditStore.js';
 import { FirestoreReviewStore } from './adapters/firestore/firestoreReviewStore.js';
 import { type LineWriter, StructuredLogger } from './adapters/logging/structuredLog.js';
 import { createProviderClients } from './adapters/providers/createProviderClients.js';
@@ -28,6 +29,12 @@ import { StandardWebhookSender } from './adapters/webhooks/standardWebhookSender
 import type { Config } from './config.js';
 import type { AuditSink } from './core/audit/auditSink.js';
 import { AuditTrail } from './core/audit/auditTrail.js';
+import {
+  AuditRepair,
+  DEFAULT_PENDING_RELEASE,
+  PendingAuditReleaser,
+  type PendingAuditStore,
+} from './core/audit/pendingAudit.js';
 import type { Authenticator } from './core/auth/principal.js';
 import { BreakerStatusReader } from './core/breakers/breakerStatusReader.js';
 import type { BreakerStore } from './core/breakers/breakerStore.js';
@@ -117,6 +124,7 @@ type Shared = {
   loggerOf: (service: string) => StructuredLogger;
   audit: AuditSink;
   trail: AuditTrail;
+  pendingAudit: PendingAuditStore;
   authenticator: Authenticator;
   inferenceStore: FirestoreInferenceStore;
   healthy: () => Promise<boolean>;
@@ -151,18 +159,27 @@ export function createGateway(
     cacheMs: HEALTH_CACHE_MS,
     ...clock,
   });
+  const pendingAudit = new FirestorePendingAuditStore(firestore, { deadlineMs: config.firestore.deadlineMs });
+  // Emitted events' pending copies go in one batched delete per instance, off the request path.
+  const pendingRelease = new PendingAuditReleaser(pendingAudit, {
+    ...DEFAULT_PENDING_RELEASE,
+    intervalMs: config.audit.pendingReleaseMs,
+  });
+  const trail = new AuditTrail({
+    sink: audit,
+    key: config.audit.chainKey,
+    heads: inferenceStore,
+    pending: pendingRelease,
+    // ERROR: a lost audit event is a compliance incident; the log-based metric on it pages (terraform/).
+    warn: (message, fields) => logger.error(message, fields),
+  });
   const shared: Shared = {
     firestore,
     logger,
     loggerOf,
     audit,
-    trail: new AuditTrail({
-      sink: audit,
-      key: config.audit.chainKey,
-      heads: inferenceStore,
-      // ERROR: a lost audit event is a compliance incident; the log-based metric on it pages (terraform/).
-      warn: (message, fields) => logger.error(message, fields),
-    }),
+    trail,
+    pendingAudit,
     authenticator: createAuthenticator(config),
     inferenceStore,
     healthy: () => health.healthy(),
@@ -196,6 +213,7 @@ export function createGateway(
       reviewerShedder.close();
       await inferenceSide?.breakers?.close();
       await review.close();
+      await pendingRelease.flush();
       await ownSink?.close();
       if (!overrides.firestore) await firestore.terminate();
     },
@@ -272,6 +290,8 @@ function createAuthenticator(config: Config): Authenticator {
 
 /** Outbox sweeps: entries per batch, batches per call (Cloud Scheduler calls every minute). */
 const SWEEP_BATCH = { batchSize: 200, maxBatches: 5 };
+/** Pending audit copies re-emitted per sweep at most: pages of 200, 5 pages. */
+const AUDIT_REPAIR_BATCH = { pageSize: 200, maxPages: 5 };
 /** Inferences whose review request is re-sent per sweep at most (one transaction each). */
 const RECONCILE_LIMIT = 100;
 const CLOUD_TASKS_DISPATCH_DEADLINE_SECONDS = 30;
@@ -420,6 +440,15 @@ function createReviewSide(config: Config, overrides: GatewayOverrides, shared: S
         ...clock,
       }),
       reconcile: { graceMs: config.review.intakeGraceMs, limit: RECONCILE_LIMIT },
+      auditRepair: new AuditRepair({
+        store: shared.pendingAudit,
+        sink: shared.audit,
+        // ERROR, as on the request path: the alert keeps firing while an event is still not in the sink.
+        report: (message, fields) => logger.error(message, fields),
+        warn: (message, fields) => logger.error(message, fields),
+        ...clock,
+      }),
+      repair: { graceMs: config.audit.pendingGraceMs, ...AUDIT_REPAIR_BATCH },
       healthy: shared.healthy,
       logger: shared.loggerOf('reviewJobs'),
     }),

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { FirestoreInferenceStore } from '../../functions/src/adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
+import { DEV_CHAIN_KEY, sealEvent } from '../../functions/src/core/audit/chain.js';
 import { isGatewayError } from '../../functions/src/core/errors.js';
 import { IdempotencyLedger, ledgerRecordId } from '../../functions/src/core/idempotency/ledger.js';
 import { requestFingerprint } from '../../functions/src/http/inferenceApi.js';
+import { draft } from '../support/auditEvents.js';
 import {
   bearer,
   manualClock,
@@ -219,6 +221,7 @@ describe('idempotency leases and expiry (Firestore emulator, injected clock)', (
         ledgerRecord: ledger.completedRecord(stale.claim, { status: 200, body: '{"stale":true}' }),
         inference: { ...(await store.getInference(after.body.id))!, id: stale.claim.inferenceId },
         reviewRequest: null,
+        auditEvent: sealEvent(draft({ inferenceId: stale.claim.inferenceId }), null, DEV_CHAIN_KEY),
       }),
       (e) => isGatewayError(e, 'lease_lost'),
     );

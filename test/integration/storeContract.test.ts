@@ -3,6 +3,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { FirestoreInferenceStore } from '../../functions/src/adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
 import { FirestoreOutboxStore } from '../../functions/src/adapters/firestore/firestoreOutboxStore.js';
+import { FirestorePendingAuditStore } from '../../functions/src/adapters/firestore/firestorePendingAuditStore.js';
 import { FirestoreReviewStore } from '../../functions/src/adapters/firestore/firestoreReviewStore.js';
 import { MemoryDatabase } from '../support/memoryStores.js';
 import { describeStoreContract } from '../support/storeContract.js';
@@ -20,6 +21,7 @@ describeStoreContract({
       inferences: new FirestoreInferenceStore(db),
       outbox: new FirestoreOutboxStore(db),
       reviews: new FirestoreReviewStore(db),
+      pending: new FirestorePendingAuditStore(db),
       close: () => db.terminate(),
     };
   },

@@ -1,4 +1,6 @@
 import type { ChainHead } from '../../functions/src/core/audit/chain.js';
+import { type AuditEvent, auditEventJson } from '../../functions/src/core/audit/events.js';
+import type { PendingAuditEvent, PendingAuditStore } from '../../functions/src/core/audit/pendingAudit.js';
 import { DependencyUnavailableError, LeaseLostError } from '../../functions/src/core/errors.js';
 import type {
   Claim,
@@ -49,6 +51,8 @@ export class MemoryDatabase {
   readonly inferences = new Map<string, Doc<InferenceRecord>>();
   readonly reviews = new Map<string, Doc<ReviewItem>>();
   readonly outbox = new Map<string, Doc<OutboxDoc>>();
+  /** Pending copies of committed audit events (core/audit/pendingAudit.ts), by event id. */
+  readonly auditPending = new Map<string, Doc<PendingAuditEvent>>();
   /** Batches and transactions committed with at least one write. */
   commits = 0;
 
@@ -81,7 +85,17 @@ export class MemoryDatabase {
       inferences: new MemoryInferenceStore(this),
       outbox: new MemoryOutboxStore(this),
       reviews: new MemoryReviewStore(this),
+      pending: new MemoryPendingAuditStore(this),
     };
+  }
+
+  /** Writes `event`'s pending copy, as the Firestore stores do in the commit of the change it records. */
+  putPending(event: AuditEvent): void {
+    this.put(this.auditPending, event.eventId, {
+      eventId: event.eventId,
+      eventJson: auditEventJson(event),
+      createdAt: new Date(),
+    });
   }
 }
 
@@ -125,12 +139,14 @@ export class MemoryInferenceStore implements InferenceStore {
     ledgerRecord: LedgerRecord;
     inference: InferenceRecord;
     reviewRequest: OutboxEntry | null;
+    auditEvent: AuditEvent;
   }): Promise<void> {
     // One batch: every precondition is checked before anything is written.
     if (this.db.ledger.get(input.claim.recordId)?.version !== input.claim.version) throw new LeaseLostError();
     const exists =
       this.db.inferences.has(input.inference.id) ||
-      (input.reviewRequest !== null && this.db.outbox.has(input.reviewRequest.id));
+      (input.reviewRequest !== null && this.db.outbox.has(input.reviewRequest.id)) ||
+      this.db.auditPending.has(input.auditEvent.eventId);
     if (exists) {
       // As the Firestore adapter reports a failed create (ALREADY_EXISTS) of its batch.
       throw new DependencyUnavailableError('inference store', 2, {
@@ -143,6 +159,7 @@ export class MemoryInferenceStore implements InferenceStore {
     });
     this.db.put(this.db.inferences, input.inference.id, input.inference);
     if (input.reviewRequest) writeOutbox(this.db, input.reviewRequest);
+    this.db.putPending(input.auditEvent);
     this.db.commits++;
   }
 
@@ -242,6 +259,7 @@ export class MemoryReviewStore implements ReviewStore {
       if (writes.item) this.db.put(this.db.reviews, ids.reviewId, writes.item);
       if (writes.inference) this.db.put(this.db.inferences, ids.inferenceId, writes.inference);
       for (const entry of writes.outbox ?? []) writeOutbox(this.db, entry);
+      if (writes.auditEvent) this.db.putPending(writes.auditEvent);
       this.db.commits++;
       return result;
     }
@@ -279,5 +297,31 @@ export class MemoryReviewStore implements ReviewStore {
       )
       .slice(0, limit)
       .map((inference) => inference.id);
+  }
+}
+
+export class MemoryPendingAuditStore implements PendingAuditStore {
+  constructor(readonly db: MemoryDatabase) {}
+
+  async listOlderThan(
+    before: Date,
+    limit: number,
+    after: PendingAuditEvent | null,
+  ): Promise<PendingAuditEvent[]> {
+    const key = (p: PendingAuditEvent) => [p.createdAt.getTime(), p.eventId] as const;
+    const isAfter = (p: PendingAuditEvent) =>
+      !after ||
+      key(p)[0] > key(after)[0] ||
+      (key(p)[0] === key(after)[0] && compare(p.eventId, after.eventId) > 0);
+    return [...this.db.auditPending.values()]
+      .map((doc) => doc.value)
+      .filter((p) => p.createdAt < before && isAfter(p))
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || compare(a.eventId, b.eventId))
+      .slice(0, limit)
+      .map((p) => structuredClone(p));
+  }
+
+  async delete(eventIds: readonly string[]): Promise<void> {
+    for (const id of eventIds) this.db.auditPending.delete(id);
   }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import type { PendingAuditStore } from '../../functions/src/core/audit/pendingAudit.js';
 import { isGatewayError } from '../../functions/src/core/errors.js';
 import type { Claim, LedgerRecord, LedgerStore } from '../../functions/src/core/idempotency/ledger.js';
 import type { InferenceRecord, InferenceStore } from '../../functions/src/core/inference/inference.js';
@@ -7,6 +8,7 @@ import { type OutboxEntry, type OutboxStore, outboxEntry } from '../../functions
 import type { ReviewEventMessage } from '../../functions/src/core/review/reviewEvents.js';
 import type { ReviewItem } from '../../functions/src/core/review/reviewItem.js';
 import type { ReviewStore } from '../../functions/src/core/review/reviewStore.js';
+import { chain, draft } from './auditEvents.js';
 
 /**
  * The contract of the stores the core uses, as one suite run against every implementation: the Firestore
@@ -22,6 +24,7 @@ export type StoreWorld = {
   inferences: InferenceStore;
   outbox: OutboxStore;
   reviews: ReviewStore;
+  pending: PendingAuditStore;
   close(): Promise<void>;
 };
 
@@ -43,6 +46,14 @@ function inProgress(fields: Partial<LedgerRecord> = {}): LedgerRecord {
     ...fields,
   } as LedgerRecord;
 }
+
+/** The completion event of `inf`, as the inference service seals it (its pending copy rides the commit). */
+const completionEvent = (inf: InferenceRecord) =>
+  chain(draft({ inferenceId: inf.id, eventId: `evt-${inf.id}` }))[0]!;
+
+/** The ids of every pending audit copy in the world. */
+const pendingIds = async (w: StoreWorld) =>
+  (await w.pending.listOlderThan(new Date(Date.now() + 3_600_000), 100, null)).map((p) => p.eventId);
 
 function completed(from: LedgerRecord, body = '{"id":"inf_1"}'): LedgerRecord {
   const { leaseExpiresAt: _, ...rest } = from as LedgerRecord & { leaseExpiresAt?: Date };
@@ -226,11 +237,13 @@ export function describeStoreContract(backend: StoreBackend): void {
           ledgerRecord: done,
           inference: inf,
           reviewRequest: request,
+          auditEvent: completionEvent(inf),
         });
         assert.deepEqual((await w.ledger.get('k1'))?.value, done);
         assert.deepEqual(await w.inferences.getInference('inf_1'), inf);
         assert.deepEqual(await w.inferences.readHead('inf_1'), inf.auditHead);
         assert.deepEqual(await w.outbox.listUndelivered(at(2_000), 10), [request]);
+        assert.deepEqual(await pendingIds(w), [completionEvent(inf).eventId], "the event's pending copy");
       });
 
       it('refuses (LeaseLostError) once the claim was taken over, and writes none of it', async () => {
@@ -243,12 +256,14 @@ export function describeStoreContract(backend: StoreBackend): void {
             ledgerRecord: completed(record),
             inference: inf,
             reviewRequest: outboxEntry.reviewRequest(inf, t0),
+            auditEvent: completionEvent(inf),
           }),
           (e: unknown) => isGatewayError(e, 'lease_lost'),
         );
         assert.deepEqual((await w.ledger.get('k1'))?.value, inProgress({ ownerToken: 'taker' }));
         assert.equal(await w.inferences.getInference('inf_1'), null);
         assert.deepEqual(await w.outbox.listUndelivered(at(1), 10), []);
+        assert.deepEqual(await pendingIds(w), [], 'no pending copy of an event whose change did not commit');
       });
 
       it('refuses (LeaseLostError) once the claim was released', async () => {
@@ -260,6 +275,7 @@ export function describeStoreContract(backend: StoreBackend): void {
             ledgerRecord: completed(record),
             inference: inference('inf_1'),
             reviewRequest: null,
+            auditEvent: completionEvent(inference('inf_1')),
           }),
           (e: unknown) => isGatewayError(e, 'lease_lost'),
         );
@@ -274,6 +290,7 @@ export function describeStoreContract(backend: StoreBackend): void {
           ledgerRecord: completed(first.record),
           inference: inference('inf_1'),
           reviewRequest: null,
+          auditEvent: completionEvent(inference('inf_1')),
         });
         const second = await claimed('k2');
         await assert.rejects(
@@ -282,6 +299,7 @@ export function describeStoreContract(backend: StoreBackend): void {
             ledgerRecord: completed(second.record),
             inference: inference('inf_1', { requestedBy: 'mallory' }),
             reviewRequest: null,
+            auditEvent: chain(draft({ inferenceId: 'inf_1', eventId: 'evt-second' }))[0]!,
           }),
         );
         assert.equal((await w.ledger.get('k2'))?.value.state, 'in_progress');

@@ -15,10 +15,13 @@ import { FirestoreBreakerStore } from '../../functions/src/adapters/firestore/fi
 import { collections, ttlFields } from '../../functions/src/adapters/firestore/firestoreClient.js';
 import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
 import { FirestoreOutboxStore } from '../../functions/src/adapters/firestore/firestoreOutboxStore.js';
+import { pendingAuditDocument } from '../../functions/src/adapters/firestore/firestorePendingAuditStore.js';
 import { createLogger } from '../../functions/src/adapters/logging/structuredLog.js';
 import { loadConfig } from '../../functions/src/config.js';
+import { DEV_CHAIN_KEY, sealEvent } from '../../functions/src/core/audit/chain.js';
 import { AUDIT_LABEL, type AuditEventType, auditEventTypes } from '../../functions/src/core/audit/events.js';
 import { IdempotencyLedger } from '../../functions/src/core/idempotency/ledger.js';
+import { draft } from '../support/auditEvents.js';
 import { auditEvent, entryOf, PROJECT } from './checks.js';
 import { fieldOf, logEntryFromStdout, matchesLoggingFilter } from './loggingFilter.js';
 import {
@@ -543,6 +546,13 @@ describe('Terraform policy (terraform/*.tf, parsed without providers)', () => {
         },
       ]);
       await new FirestoreOutboxStore(db).markDelivered('out_1', now);
+      // The pending copy of an audit event is written inside the stores' own commits, by this function.
+      const event = sealEvent(draft(), null, DEV_CHAIN_KEY);
+      writes.push({
+        collection: collections.auditPending,
+        id: event.eventId,
+        data: pendingAuditDocument(event),
+      });
 
       for (const [collection, field] of Object.entries(ttlFields)) {
         const written = writes.filter((w) => w.collection === collection);

@@ -162,6 +162,31 @@ describe('audit chain verifier', () => {
     ]);
   });
 
+  it('counts an event re-emitted by the audit repair sweep once, wherever the copies are stored', async () => {
+    const events = fourEvents();
+    // Emitted, then emitted again from its pending copy: the same text, in another place of the trail.
+    const report = await verifyChains(
+      records([events[0], events[1], events[1], events[2], events[3], events[3]]),
+      devChainKeys,
+    );
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.duplicatesIgnored, 2);
+    assert.equal(report.chains, 1);
+  });
+
+  it('reports two different events under one eventId, even where each links correctly', async () => {
+    const events = fourEvents();
+    // A fifth event, sealed with the key onto the chain, that reuses the id of the second.
+    const [, , , , reused] = chain(
+      ...events.map(({ sequence: _s, prevHash: _p, hash: _h, chainKeyId: _k, ...d }) => d),
+      reviewDraft('inf_a', 'escalated', { eventId: events[1]!.eventId }),
+    );
+    const report = await verifyChains(records([...events, reused]), devChainKeys);
+    assert.deepEqual(report.problems, [
+      { kind: 'duplicate_event_id', inferenceId: 'inf_a', eventId: events[1]!.eventId, sequences: [2, 5] },
+    ]);
+  });
+
   it('reports records that are not JSON or do not match the schema, and keeps checking the rest', async () => {
     const events = fourEvents();
     const invalid = { ...structuredClone(events[1]!), eventType: 'inference.invented' };

@@ -250,4 +250,13 @@ describe('completeness rules for one decision', () => {
       { kind: 'head_mismatch', sequence: 2 },
     ]);
   });
+
+  it('counts an event emitted twice (the audit repair sweep re-emits) once, and flags a different one under its id', () => {
+    assert.deepEqual(missingAudit(decision, [index(first), index(second), index(second), index(first)]), []);
+    // A forged event that reuses a real id (and sequence) next to the real one.
+    const forged = { ...index(second), hash: 'f'.repeat(64) };
+    assert.deepEqual(missingAudit(decision, [index(first), index(second), forged]), [
+      { kind: 'conflicting_event', eventId: second.eventId },
+    ]);
+  });
 });

@@ -8,6 +8,7 @@ import {
   type LedgerStore,
   ledgerRecordId,
 } from '../../functions/src/core/idempotency/ledger.js';
+import { chain, draft } from '../support/auditEvents.js';
 import { MemoryDatabase } from '../support/memoryStores.js';
 
 /**
@@ -42,6 +43,7 @@ function setUp() {
         ledgerRecord: ledger.completedRecord(claim, { status, body }),
         inference: { id: claim.inferenceId } as never,
         reviewRequest: null,
+        auditEvent: chain(draft({ inferenceId: claim.inferenceId }))[0]!,
       }),
   };
 }

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   try {
     console.log(
-      `settings: FIRESTORE_DEADLINE_MS default, IDEMPOTENCY_LEASE_SECONDS 10, REVIEW_INTAKE_GRACE_SECONDS 30, MAX_CONCURRENT_REQUESTS default; memory limit ${MEMORY_LIMIT_MIB} MiB; audit file ${chaos.auditFile}`,
+      `settings: FIRESTORE_DEADLINE_MS default, IDEMPOTENCY_LEASE_SECONDS 10, REVIEW_INTAKE_GRACE_SECONDS 30, AUDIT_PENDING_GRACE_SECONDS 15, MAX_CONCURRENT_REQUESTS default; memory limit ${MEMORY_LIMIT_MIB} MiB; audit file ${chaos.auditFile}`,
     );
     for (const scenario of chosen) {
       console.log(`${scenario.name}: ${scenario.keys} keys at ${scenario.rate}/s`);

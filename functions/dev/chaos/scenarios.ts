@@ -35,6 +35,12 @@ export const MEMORY_LIMIT_MIB = 512;
 const LEASE_SECONDS = 10;
 /** The stack's review intake grace (REVIEW_INTAKE_GRACE_SECONDS; 300 by default). */
 const INTAKE_GRACE_SECONDS = 30;
+/**
+ * The stack's audit repair grace (AUDIT_PENDING_GRACE_SECONDS; 60 by default): an event a killed function
+ * never emitted is re-emitted by the sweep (every 10 s locally) this long after its commit, well inside the
+ * minute the audit check waits for completeness.
+ */
+const AUDIT_PENDING_GRACE_SECONDS = 15;
 const NOTE =
   'Patient takes metformin 500 mg PO BID and lisinopril 10 mg daily. Started atorvastatin 40 mg qhs. ' +
   'History of hypertension and type 2 diabetes mellitus.';
@@ -69,6 +75,7 @@ export async function startChaosStack(log: (line: string) => void = () => undefi
       // 10 s locally) after this grace: long enough that a request merely delayed by a scenario's fault (a
       // 20 s Pub/Sub stall) is taken in first, short enough that a lost one is listed within the wait.
       REVIEW_INTAKE_GRACE_SECONDS: String(INTAKE_GRACE_SECONDS),
+      AUDIT_PENDING_GRACE_SECONDS: String(AUDIT_PENDING_GRACE_SECONDS),
       // The Pub/Sub emulator retries a failed push at once, ignoring the subscription's backoff: its 5
       // attempts are spent in the second a crashed intake takes to come back, where Pub/Sub's (10 s doubling)
       // last minutes. 100 attempts give the emulator about the time Pub/Sub's 5 take.

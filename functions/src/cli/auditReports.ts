@@ -110,6 +110,8 @@ function problemLine(p: ChainProblem): string {
       return `  MISSING      ${p.inferenceId} #${p.missingFrom}${p.missingTo > p.missingFrom ? `–${p.missingTo}` : ''}: no event with ${p.missingTo > p.missingFrom ? 'these sequence numbers' : 'this sequence number'}`;
     case 'duplicate_sequence':
       return `  DUPLICATE    ${p.inferenceId} #${p.sequence}: different events ${p.eventIds.join(', ')}`;
+    case 'duplicate_event_id':
+      return `  SAME ID      ${p.inferenceId} event ${p.eventId}: different events under one id (#${p.sequences.join(', #')})`;
     case 'broken_link':
       return `  BROKEN LINK  ${p.inferenceId} #${p.sequence} event ${p.eventId} (${p.origin}): prevHash is not the hash of #${p.sequence - 1}`;
     case 'reordered':
@@ -138,6 +140,8 @@ function missingText(m: MissingAudit): string {
       return m.from === m.to ? `chain event #${m.from}` : `chain events #${m.from}–${m.to}`;
     case 'head_mismatch':
       return `chain event #${m.sequence} with the hash the ledger holds`;
+    case 'conflicting_event':
+      return `one event ${m.eventId} (different events under this id)`;
   }
 }
 

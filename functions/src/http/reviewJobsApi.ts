@@ -1,8 +1,9 @@
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import type { StructuredLogger } from '../adapters/logging/structuredLog.js';
+import type { AuditRepair, AuditRepairOptions } from '../core/audit/pendingAudit.js';
 import type { ServiceCallerVerifier } from '../core/auth/serviceCaller.js';
-import { DependencyUnavailableError } from '../core/errors.js';
+import { DependencyUnavailableError, orUnavailable } from '../core/errors.js';
 import type { CallbackDelivery } from '../core/review/callbacks.js';
 import type { OutboxRelay } from '../core/review/outbox.js';
 import { reviewIdPattern } from '../core/review/reviewItem.js';
@@ -19,11 +20,13 @@ import { parseWith, type RequestScope, type Route, requireJson, serveRoutes } fr
  * - `POST /tasks/review-callback` `{ "reviewId": "rev_..." }`: Cloud Tasks, once a review is decided. Sends
  *   the signed callback to the caller's URL (core/review/callbacks.ts): 200 with the outcome, or 503 when the
  *   receiver did not take it (answered other than 2xx, or could not be reached), which Cloud Tasks retries.
- * - `POST /jobs/sweep-review-outbox`: Cloud Scheduler, every minute. Delivers what the outbox holds, then,
- *   once it is drained, re-sends the review request of every inference sent to review whose item has not
- *   appeared within the grace (core/review/reviewRequestReconciler.ts). 200 with counts
- *   (`delivered`, `failed`, `resent`), or 503 if something could not be delivered or re-sent (it is retried
- *   by the next sweep), which shows up in the job's status.
+ * - `POST /jobs/sweep-review-outbox`: Cloud Scheduler, every minute. First re-emits every committed audit
+ *   event whose pending copy outlived its grace (core/audit/pendingAudit.ts: the instance died before its
+ *   emit, or the sink refused it). Then delivers what the outbox holds, then, once it is drained, re-sends
+ *   the review request of every inference sent to review whose item has not appeared within the grace
+ *   (core/review/reviewRequestReconciler.ts). 200 with counts (`delivered`, `failed`, `resent`,
+ *   `auditReemitted`), or 503 if something could not be delivered, re-sent or re-emitted (it is retried by
+ *   the next sweep), which shows up in the job's status.
  */
 
 /** The job endpoints; Cloud Tasks and Cloud Scheduler (Terraform) call exactly these paths. */
@@ -45,6 +48,8 @@ export type ReviewJobsDeps = {
   sweep: { minAgeMs: number; batchSize: number; maxBatches: number };
   reconciler: ReviewRequestReconciler;
   reconcile: ReconcileOptions;
+  auditRepair: AuditRepair;
+  repair: AuditRepairOptions;
   healthy: () => Promise<boolean>;
   /** Operational log (ids and counts only); each job's lines carry the trace Cloud Tasks or Scheduler sent. */
   logger: StructuredLogger;
@@ -80,6 +85,11 @@ export function createReviewJobsApi(deps: ReviewJobsDeps): HttpFunction {
       method: 'POST',
       path: reviewJobPaths.sweep,
       handle: async ({ res, log }) => {
+        // First, and whatever the outbox's state: a missing audit event is a compliance gap.
+        const repaired = await orUnavailable('pending audit events', () =>
+          deps.auditRepair.repair(deps.repair),
+        );
+        if (repaired.reemitted + repaired.failed > 0) log.info('pending audit events re-emitted', repaired);
         const swept = await deps.outbox.sweep(deps.sweep);
         if (swept.delivered + swept.failed > 0) log.info('review outbox swept', swept);
         if (swept.failed > 0) throw new DependencyUnavailableError('review outbox delivery', 60);
@@ -87,7 +97,8 @@ export function createReviewJobsApi(deps: ReviewJobsDeps): HttpFunction {
         const reconciled = await deps.reconciler.reconcile(deps.reconcile);
         if (reconciled.resent + reconciled.failed > 0) log.info('review requests re-sent', reconciled);
         if (reconciled.failed > 0) throw new DependencyUnavailableError('review request reconciliation', 60);
-        sendJson(res, 200, { ...swept, resent: reconciled.resent });
+        if (repaired.failed > 0) throw new DependencyUnavailableError('audit event re-emission', 60);
+        sendJson(res, 200, { ...swept, resent: reconciled.resent, auditReemitted: repaired.reemitted });
       },
     },
   ];

@@ -1,7 +1,7 @@
 import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditSink } from '../../core/audit/auditSink.js';
-import { type AuditEvent, auditEventSchema } from '../../core/audit/events.js';
+import { type AuditEvent, auditEventJson, auditEventSchema } from '../../core/audit/events.js';
 import { type LineWriter, stdoutWriter } from '../logging/structuredLog.js';
 import { AuditEntryTooLargeError, auditLogEntry, MAX_AUDIT_ENTRY_BYTES } from './auditLogEntry.js';
 
@@ -21,7 +21,7 @@ export class LoggingAuditSink implements AuditSink {
 
   async write(event: AuditEvent): Promise<void> {
     auditEventSchema.parse(event);
-    const eventJson = JSON.stringify(event);
+    const eventJson = auditEventJson(event);
     if (this.options.file) {
       const path = this.options.file;
       this.file ??= mkdir(dirname(path), { recursive: true }).then(() => open(path, 'a'));

@@ -12,6 +12,8 @@ export const collections = {
   localTasks: 'localTasks',
   breakers: 'breakers',
   breakerBuckets: 'breakerBuckets',
+  /** Pending copies of committed audit events not yet known to be in the sink (core/audit/pendingAudit.ts). */
+  auditPending: 'auditPending',
 } as const;
 
 /**
@@ -23,6 +25,7 @@ export const ttlFields = {
   idempotencyKeys: 'expiresAt',
   breakerBuckets: 'expiresAt',
   reviewOutbox: 'expiresAt',
+  auditPending: 'expiresAt',
 } as const satisfies Partial<Record<keyof typeof collections, string>>;
 
 /**

@@ -1,5 +1,6 @@
 import type { DocumentData, Firestore, Timestamp } from '@google-cloud/firestore';
 import type { ChainHead } from '../../core/audit/chain.js';
+import type { AuditEvent } from '../../core/audit/events.js';
 import { asDependencyFailure, LeaseLostError } from '../../core/errors.js';
 import type { Claim, LedgerRecord } from '../../core/idempotency/ledger.js';
 import type { InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
@@ -7,6 +8,7 @@ import type { OutboxEntry } from '../../core/review/outbox.js';
 import { BoundedStore, collections, type DeadlineOptions, revive } from './firestoreClient.js';
 import { isPreconditionFailure, ledgerUpdate } from './firestoreLedgerStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
+import { pendingAuditDocument } from './firestorePendingAuditStore.js';
 
 /**
  * Inferences in Firestore. Model outputs are stored as JSON text: their shape is the model's, and Firestore
@@ -23,6 +25,7 @@ export class FirestoreInferenceStore extends BoundedStore implements InferenceSt
     ledgerRecord: LedgerRecord;
     inference: InferenceRecord;
     reviewRequest: OutboxEntry | null;
+    auditEvent: AuditEvent;
   }): Promise<void> {
     const batch = this.db.batch();
     batch.update(
@@ -41,6 +44,11 @@ export class FirestoreInferenceStore extends BoundedStore implements InferenceSt
         outboxDocument(input.reviewRequest),
       );
     }
+    // The event's pending copy, in the same batch (no round trip of its own): see core/audit/pendingAudit.ts.
+    batch.create(
+      this.db.collection(collections.auditPending).doc(input.auditEvent.eventId),
+      pendingAuditDocument(input.auditEvent),
+    );
     try {
       await this.bounded(() => batch.commit());
     } catch (e) {

@@ -12,6 +12,7 @@ import {
   toDocument as inferenceToDocument,
 } from './firestoreInferenceStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
+import { pendingAuditDocument } from './firestorePendingAuditStore.js';
 
 /**
  * `reviews/{reviewId}` in Firestore. The queue query (tenant, state, oldest first) uses the composite index
@@ -61,6 +62,13 @@ export class FirestoreReviewStore extends BoundedStore implements ReviewStore {
       if (writes?.inference) tx.set(inferenceRef, inferenceToDocument(writes.inference));
       for (const entry of writes?.outbox ?? []) {
         tx.set(this.db.collection(collections.reviewOutbox).doc(entry.id), outboxDocument(entry));
+      }
+      if (writes?.auditEvent) {
+        const event = writes.auditEvent;
+        tx.create(
+          this.db.collection(collections.auditPending).doc(event.eventId),
+          pendingAuditDocument(event),
+        );
       }
       return result;
     });

@@ -12,7 +12,9 @@ export interface AuditSink {
 /**
  * The operational line an audit event that could not be written leaves behind. Its `event` field is what the
  * log-based metric `gateway/audit-write-failed` counts and alerts on (terraform/logging.tf, monitoring.tf):
- * a lost audit event is a compliance incident, so the line goes out at ERROR.
+ * an audit event missing from the trail is a compliance incident, so the line goes out at ERROR. A chained
+ * event's pending copy is re-emitted by the repair sweep (which logs the line again each time it fails too);
+ * a standalone event is lost.
  */
 export const AUDIT_WRITE_FAILED = 'audit_write_failed';
 
@@ -29,16 +31,19 @@ export type AuditWriteFailure = {
 export type ReportAuditWriteFailure = (message: string, failure: AuditWriteFailure) => void;
 
 /**
- * Writes `event` and never fails the caller: the change it records has committed and stands (its chain head
- * is stored, so `audit:completeness` finds the gap), and the failure is reported as one countable line.
+ * Writes `event` and never fails the caller: the change it records has committed and stands, and the
+ * failure is reported as one countable line. Resolves true once the sink has the event. A chained event is
+ * not lost by a failure here: its pending copy, committed with the change, stays, and the repair sweep
+ * emits it again (pendingAudit.ts). A standalone event has no such copy.
  */
 export async function writeAuditEvent(
   sink: AuditSink,
   event: AuditEvent,
   report: ReportAuditWriteFailure,
-): Promise<void> {
+): Promise<boolean> {
   try {
     await sink.write(event);
+    return true;
   } catch (e) {
     report('audit sink write failed', {
       event: AUDIT_WRITE_FAILED,
@@ -47,5 +52,6 @@ export async function writeAuditEvent(
       inferenceId: event.inferenceId,
       error: e instanceof Error ? e.name : typeof e,
     });
+    return false;
   }
 }

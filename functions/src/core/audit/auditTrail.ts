@@ -12,6 +12,10 @@ import type { AuditEvent } from './events.js';
  *              in one atomic write
  *   3. emit    the event to the audit sink
  *
+ * The commit of step 2 also stores a pending copy of the event (pendingAudit.ts), deleted in a batch once
+ * the emit succeeded: an instance that dies before or during step 3, or whose sink write fails, leaves the
+ * copy, and the repair sweep emits it later.
+ *
  * A commit can fail ambiguously: the write applied but the client saw UNAVAILABLE or DEADLINE_EXCEEDED, or
  * the SDK retried and the retry failed *because* the first try applied (ALREADY_EXISTS, "already decided",
  * a changed precondition). Then the head is read back: if it names our event, the change is committed and
@@ -41,6 +45,11 @@ export type AuditTrailDeps = {
    * never content.
    */
   warn: (message: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Told each chained event the sink took, so its pending copy can be deleted (batched, off the request
+   * path). Absent: copies are left to the repair sweep.
+   */
+  pending?: { release(eventId: string): void };
   /** When an unresolved commit is read back again (default: 1 s doubling to 30 s, 8 times). */
   recheck?: Backoff & { attempts: number };
 };
@@ -82,7 +91,7 @@ export class AuditTrail {
       if (!landed) throw error;
       committed = landed;
     }
-    if (committed.event) await this.emit(committed.event);
+    if (committed.event) await this.emitCommitted(committed.event);
     return committed.result;
   }
 
@@ -93,9 +102,17 @@ export class AuditTrail {
     return event;
   }
 
-  /** Writes an event to the sink; a failure never changes the caller's answer (see `writeAuditEvent`). */
-  emit(event: AuditEvent): Promise<void> {
+  /**
+   * Writes an event to the sink; a failure never changes the caller's answer (see `writeAuditEvent`).
+   * Resolves true once the sink has it.
+   */
+  emit(event: AuditEvent): Promise<boolean> {
     return writeAuditEvent(this.deps.sink, event, this.deps.warn);
+  }
+
+  /** Emits a committed chained event and, once the sink has it, lets its pending copy go. */
+  private async emitCommitted(event: AuditEvent): Promise<void> {
+    if (await this.emit(event)) this.deps.pending?.release(event.eventId);
   }
 
   /** The run whose event the stored head names, if the change did commit after all; else null. */
@@ -137,7 +154,7 @@ export class AuditTrail {
         if (head === undefined) continue;
         const landed = landedRun(head, attempts);
         if (landed?.event) {
-          await this.emit(landed.event);
+          await this.emitCommitted(landed.event);
           return;
         }
       }

@@ -20,10 +20,13 @@ import { type AuditEvent, auditEventSchema } from './events.js';
  *   an event deleted                    a sequence number is missing                       gap
  *   two events swapped in the chain     prevHash points at another event of the chain      reordered
  *   a forged or forked event            two different events with one sequence number      duplicate_sequence
+ *   a forged copy under a real id        two different events of a chain with one eventId   duplicate_event_id
  *
  * The chain alone cannot show that its newest events were cut off; the completeness check does, against
  * the chain head each inference document keeps in Firestore. Exact copies of one event (a log pipeline may
- * deliver an entry twice) are counted, not reported. The order events are stored in (file lines, BigQuery
+ * deliver an entry twice; the audit repair sweep re-emits an event whose instance died after its emit but
+ * before its pending copy was deleted, see pendingAudit.ts) are counted, not reported: same eventId, same
+ * hash, same content is one event. The order events are stored in (file lines, BigQuery
  * rows) means nothing: concurrent writers append in any order; the chain's order is its sequence numbers.
  */
 
@@ -40,6 +43,7 @@ export type ChainProblem =
     }
   | { kind: 'gap'; inferenceId: string; missingFrom: number; missingTo: number }
   | { kind: 'duplicate_sequence'; inferenceId: string; sequence: number; eventIds: string[] }
+  | { kind: 'duplicate_event_id'; inferenceId: string; eventId: string; sequences: (number | null)[] }
   | { kind: 'broken_link'; origin: string; inferenceId: string; sequence: number; eventId: string }
   | {
       kind: 'reordered';
@@ -209,6 +213,25 @@ function verifyChain(inferenceId: string, entries: Entry[], report: Verification
   }
   if (bySequence.size === 0) return;
   report.chains++;
+
+  // Exact copies were set aside above; what is left under one eventId is more than one event.
+  const byEventId = new Map<string, Entry[]>();
+  for (const same of bySequence.values()) {
+    for (const e of same) {
+      const copies = byEventId.get(e.eventId);
+      if (copies) copies.push(e);
+      else byEventId.set(e.eventId, [e]);
+    }
+  }
+  for (const [eventId, copies] of byEventId) {
+    if (copies.length < 2) continue;
+    report.problems.push({
+      kind: 'duplicate_event_id',
+      inferenceId,
+      eventId,
+      sequences: copies.map((e) => (typeof e.raw.sequence === 'number' ? e.raw.sequence : null)),
+    });
+  }
 
   const sequences = [...bySequence.keys()].sort((a, b) => a - b);
   const last = sequences[sequences.length - 1]!;

@@ -16,7 +16,9 @@ import type { AuditEventType } from './events.js';
  *
  * The chain head that each inference document keeps (sequence and hash of its newest event, written in the
  * same transaction as the state change the event records) is what catches a missing event of any type,
- * a chain cut short, or a chain rewritten end to end. Failed inferences (503) leave no document and so are
+ * a chain cut short, or a chain rewritten end to end. An event found twice with the same id and hash is one
+ * event (the audit repair sweep may re-emit an event that was already in the sink: pendingAudit.ts); two
+ * different events under one id are reported. Failed inferences (503) leave no document and so are
  * not checked here; their events stand alone.
  */
 
@@ -41,7 +43,9 @@ export interface DecisionLedger {
 export type MissingAudit =
   | { kind: 'event'; eventType: AuditEventType }
   | { kind: 'sequence'; from: number; to: number }
-  | { kind: 'head_mismatch'; sequence: number };
+  | { kind: 'head_mismatch'; sequence: number }
+  /** Different events under one id: one of them is not what the gateway emitted. */
+  | { kind: 'conflicting_event'; eventId: string };
 
 export type IncompleteDecision = {
   inferenceId: string;
@@ -130,5 +134,13 @@ export function missingAudit(decision: LedgerDecision, events: readonly AuditInd
       missing.push({ kind: 'head_mismatch', sequence: head.sequence });
     }
   }
+  const hashOfId = new Map<string, string>();
+  const conflicting = new Set<string>();
+  for (const e of events) {
+    const seen = hashOfId.get(e.event_id);
+    if (seen === undefined) hashOfId.set(e.event_id, e.hash);
+    else if (seen !== e.hash) conflicting.add(e.event_id);
+  }
+  for (const eventId of conflicting) missing.push({ kind: 'conflicting_event', eventId });
   return missing;
 }

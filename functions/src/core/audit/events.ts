@@ -119,3 +119,19 @@ export const auditEventSchema = z.strictObject({
     .nullable(),
 });
 export type AuditEvent = z.infer<typeof auditEventSchema>;
+
+const jsonOfEvent = new WeakMap<AuditEvent, string>();
+
+/**
+ * The event's JSON text, computed once per sealed event: its pending copy (written in the commit) and the
+ * sink (after it) both need exactly this text, and the request path pays for it once. A sealed event is
+ * never changed, so the text stays its own.
+ */
+export function auditEventJson(event: AuditEvent): string {
+  let json = jsonOfEvent.get(event);
+  if (json === undefined) {
+    json = JSON.stringify(event);
+    jsonOfEvent.set(event, json);
+  }
+  return json;
+}

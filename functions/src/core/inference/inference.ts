@@ -1,5 +1,6 @@
 import type { ChainHeads } from '../audit/auditTrail.js';
 import type { ChainHead } from '../audit/chain.js';
+import type { AuditEvent } from '../audit/events.js';
 import type { ProviderAttempt } from '../errors.js';
 import type { Claim, LedgerRecord } from '../idempotency/ledger.js';
 import type { OutboxEntry } from '../review/outbox.js';
@@ -108,14 +109,16 @@ export interface InferenceStore extends ChainHeads {
    * One atomic write, without a read: marks the claim's ledger record completed with the stored response,
    * but only if the record is still exactly as `claim` wrote it (its version: a precondition on the write,
    * which proves that the claim was not taken over or released meanwhile), and creates the inference and,
-   * with it, `reviewRequest` (the review outbox entry of an inference sent to review) if given. Throws
-   * `LeaseLostError` when the precondition fails.
+   * with it, `reviewRequest` (the review outbox entry of an inference sent to review) if given, and the
+   * pending copy of `auditEvent` (core/audit/pendingAudit.ts). Throws `LeaseLostError` when the
+   * precondition fails.
    */
   commitCompletion(input: {
     claim: Claim;
     ledgerRecord: LedgerRecord;
     inference: InferenceRecord;
     reviewRequest: OutboxEntry | null;
+    auditEvent: AuditEvent;
   }): Promise<void>;
   getInference(id: string): Promise<InferenceRecord | null>;
 }

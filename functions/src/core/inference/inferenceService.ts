@@ -180,7 +180,13 @@ export class InferenceService {
         record.id,
         async (track) => {
           const sealed = track({ event, result: undefined });
-          await this.deps.store.commitCompletion({ claim, ledgerRecord, inference: record, reviewRequest });
+          await this.deps.store.commitCompletion({
+            claim,
+            ledgerRecord,
+            inference: record,
+            reviewRequest,
+            auditEvent: event,
+          });
           return sealed;
         },
         {

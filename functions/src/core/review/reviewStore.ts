@@ -24,6 +24,8 @@ export type ReviewWrites = {
    * code). Written to the idempotency record only if that record still answers this inference.
    */
   replay?: { ledgerRecordId: string; inferenceId: string; body: string };
+  /** The audit event this change appends: stored as its pending copy in the same commit (pendingAudit.ts). */
+  auditEvent?: AuditEvent;
 };
 
 /** What a change decides: what to write (null: nothing) and what to return after commit. */
@@ -75,7 +77,11 @@ export async function commitReviewChange<T>(
     trail.commit(ids.inferenceId, (track) =>
       store.transact(ids, (current) => {
         const { writes, event, result } = change(current);
-        return { writes, result: track({ event, result }) };
+        // The event's pending copy rides the same transaction: nothing is committed without it.
+        return {
+          writes: writes && event ? { ...writes, auditEvent: event } : writes,
+          result: track({ event, result }),
+        };
       }),
     ),
   );
