@@ -266,8 +266,14 @@ const COMPARED_SETTINGS = [
 function floorEnv(stackEnv: Readonly<Record<string, string | undefined>>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of COMPARED_SETTINGS) delete env[name];
-  for (const name of ['FIRESTORE_EMULATOR_HOST', 'GOOGLE_CLOUD_PROJECT', 'METADATA_SERVER_DETECTION']) {
-    env[name] = stackEnv[name];
+  // The Firestore SDK's tracing is no part of what an answer needs: off, as in the functions (stack.ts).
+  for (const name of [
+    'FIRESTORE_EMULATOR_HOST',
+    'GOOGLE_CLOUD_PROJECT',
+    'METADATA_SERVER_DETECTION',
+    'FIRESTORE_ENABLE_TRACING',
+  ]) {
+    if (stackEnv[name] !== undefined) env[name] = stackEnv[name];
   }
   return env;
 }
