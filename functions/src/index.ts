@@ -1,6 +1,7 @@
 import { cloudEvent, http } from '@google-cloud/functions-framework';
 import { loadConfig } from './config.js';
 import { createGateway } from './gateway.js';
+import { runHttpRequestsWithoutDomains } from './http/frameworkDomain.js';
 import { installProblemFinalHandler } from './http/frameworkErrors.js';
 
 /**
@@ -14,6 +15,9 @@ installProblemFinalHandler({ maxBodyBytes: config.maxBodyBytes });
 // cold start (the review functions, for instance, hold no provider keys).
 const target = process.env.FUNCTION_TARGET;
 const gateway = createGateway(config, {}, { eager: target ? [target] : [] });
+// An instance serving one of the HTTP functions never constructs a domain (see frameworkDomain.ts).
+const httpTargets: readonly (string | undefined)[] = ['inferenceApi', 'reviewerApi', 'reviewJobs'];
+if (httpTargets.includes(target)) runHttpRequestsWithoutDomains();
 
 http('inferenceApi', gateway.inferenceApi);
 http('reviewerApi', gateway.reviewerApi);

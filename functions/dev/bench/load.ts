@@ -14,7 +14,9 @@
  * Load is open-loop at a fixed arrival rate (autocannon `overallRate`, with far more connections than the
  * rate needs, so that a slow answer never holds back the next request). Latency percentiles are of
  * accepted (2xx) answers; shed answers (503 with Retry-After) are counted apart. CPU is the inference API
- * process's user+system time from /proc/<pid>/stat over the run, divided by the answers it gave.
+ * process's user+system time from /proc/<pid>/stat over the run, divided by the requests it served (2xx):
+ * what shedding cost is charged to the served requests, so shedding never makes the figure look cheaper.
+ * RSS is the inference API's resident memory at the end of the run, and its peak since it started.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -39,6 +41,8 @@ const { values: flags } = parseArgs({
     'rss-every': { type: 'string', default: '0' },
     /** Writes a V8 CPU profile of every function process into this folder when the stack stops. */
     'cpu-prof': { type: 'string' },
+    /** NODE_OPTIONS for the stack's processes only (V8 flags to compare), not for this runner or the floor. */
+    'node-options': { type: 'string', default: '' },
   },
 });
 const RATES = flags.rates.split(',').map(Number);
@@ -69,6 +73,7 @@ type Row = {
   p: Record<'p50' | 'p90' | 'p97_5' | 'p99' | 'max', number>;
   cpuMsPerReq: number | null;
   rssMiB: number | null;
+  peakRssMiB: number | null;
 };
 
 function percentile(sorted: number[], q: number): number {
@@ -83,9 +88,10 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-function rssMiB(pid: number): number {
+/** Resident memory now (VmRSS), or its peak since the process started (VmHWM). */
+function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+  const kib = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN);
   return kib / 1024;
 }
 
@@ -94,6 +100,7 @@ async function run(
   rate: number,
   nextKey: () => string,
   pid: number | null,
+  durationS = DURATION_S,
 ): Promise<Omit<Row, 'scenario' | 'round' | 'rate'>> {
   const latencies: number[] = [];
   const counts = { ok: 0, shed: 0, other: 0 };
@@ -117,7 +124,7 @@ async function run(
         overallRate: rate,
         // Open loop: enough connections that two seconds of answers can be outstanding at once.
         connections: Number(flags.connections) || Math.max(50, rate * 2),
-        duration: DURATION_S,
+        duration: durationS,
         timeout: 30,
         requests: [
           { setupRequest: (req) => ({ ...req, headers: { ...HEADERS, 'idempotency-key': nextKey() } }) },
@@ -141,7 +148,7 @@ async function run(
   const cpuMs = pid ? ((cpuTicks(pid) - ticksBefore) / TICKS_PER_SECOND) * 1000 : null;
   return {
     sent: result.requests.sent,
-    achieved: answered / DURATION_S,
+    achieved: answered / durationS,
     ...counts,
     errors: result.errors + result.timeouts,
     p: {
@@ -151,8 +158,9 @@ async function run(
       p99: percentile(latencies, 0.99),
       max: latencies.at(-1) ?? Number.NaN,
     },
-    cpuMsPerReq: cpuMs !== null && answered > 0 ? cpuMs / answered : null,
+    cpuMsPerReq: cpuMs !== null && counts.ok > 0 ? cpuMs / counts.ok : null,
     rssMiB: pid ? rssMiB(pid) : null,
+    peakRssMiB: pid ? rssMiB(pid, 'VmHWM') : null,
   };
 }
 
@@ -197,8 +205,9 @@ function printTable(rows: Row[]): void {
     '503',
     'other',
     'errors',
-    'cpu ms/req',
+    'cpu ms/2xx',
     'rss MiB',
+    'peak MiB',
   ];
   const lines = rows.map((r) => [
     r.scenario === 'new' ? 'gateway new key' : r.scenario === 'replay' ? 'gateway replay' : 'floor',
@@ -216,6 +225,7 @@ function printTable(rows: Row[]): void {
     String(r.errors),
     fmt(r.cpuMsPerReq, 2),
     fmt(r.rssMiB),
+    fmt(r.peakRssMiB),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const show = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
@@ -244,6 +254,39 @@ function printRatios(rows: Row[]): void {
   }
 }
 
+/** Settings compared between runs: they apply to the gateway's processes, never to the floor. */
+const COMPARED_SETTINGS = [
+  'NODE_OPTIONS',
+  'MALLOC_ARENA_MAX',
+  'MAX_CONCURRENT_REQUESTS',
+  'FIRESTORE_PREFER_REST',
+];
+
+/** The floor's environment: the emulator it shares with the stack, none of the settings being compared. */
+function floorEnv(stackEnv: Readonly<Record<string, string | undefined>>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of COMPARED_SETTINGS) delete env[name];
+  // The Firestore SDK's tracing is no part of what an answer needs: off, as in the functions (stack.ts).
+  for (const name of [
+    'FIRESTORE_EMULATOR_HOST',
+    'GOOGLE_CLOUD_PROJECT',
+    'METADATA_SERVER_DETECTION',
+    'FIRESTORE_ENABLE_TRACING',
+  ]) {
+    if (stackEnv[name] !== undefined) env[name] = stackEnv[name];
+  }
+  return env;
+}
+
+/** NODE_OPTIONS of the stack's processes: `--node-options`, and the CPU profiler when asked for. */
+function nodeOptions(): { NODE_OPTIONS?: string } {
+  const options = [
+    flags['node-options'],
+    flags['cpu-prof'] ? `--cpu-prof --cpu-prof-dir=${path.resolve(flags['cpu-prof'])}` : '',
+  ].filter(Boolean);
+  return options.length > 0 ? { NODE_OPTIONS: options.join(' ') } : {};
+}
+
 async function main(): Promise<void> {
   const lines: string[] = [];
   const stack = await startStack({
@@ -251,9 +294,7 @@ async function main(): Promise<void> {
       ...process.env,
       ...anyFreePorts(),
       AUDIT_LOG_FILE: path.join(PROJECT_ROOT, '.data', 'bench-load-audit.jsonl'),
-      ...(flags['cpu-prof']
-        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(flags['cpu-prof'])}` }
-        : {}),
+      ...nodeOptions(),
     },
     log: (line) => void lines.push(line),
     functionLogDir: path.join(PROJECT_ROOT, '.data', 'logs', 'bench-load'),
@@ -277,7 +318,7 @@ async function main(): Promise<void> {
     {
       name: 'floor',
       cwd: PROJECT_ROOT,
-      env: { ...process.env, ...stack.env } as NodeJS.ProcessEnv,
+      env: floorEnv(stack.env),
       output: {
         onLine: (line) => {
           const port = /^listening (\d+)/.exec(line)?.[1];
@@ -297,12 +338,17 @@ async function main(): Promise<void> {
         `model servers latencyMs ${MODEL_LATENCY_MS}; Firestore emulator ${stack.env.FIRESTORE_EMULATOR_HOST}; ` +
         `task medication-extraction, ${NOTE.length}-char note`,
     );
+    const set = COMPARED_SETTINGS.filter((name) => stack.env[name]).map(
+      (name) => `${name}=${stack.env[name]}`,
+    );
+    if (set.length > 0) console.log(`function environment: ${set.join(' ')}`);
     const replayKeys = SCENARIOS.includes('replay')
       ? await primeReplays(inference.address, Math.min(3_000, Math.max(...RATES) * 5))
       : [];
-    // Warm both servers (JIT, connection pools) before anything is measured.
-    await run(inference.address, 50, () => randomUUID(), null);
-    if (SCENARIOS.includes('floor')) await run(floorUrl, 50, () => randomUUID(), null);
+    // Warm both servers (JIT, connection pools) before anything is measured; a soak needs no longer a warm-up.
+    const warmS = Math.min(DURATION_S, 20);
+    await run(inference.address, 50, () => randomUUID(), null, warmS);
+    if (SCENARIOS.includes('floor')) await run(floorUrl, 50, () => randomUUID(), null, warmS);
 
     const rows: Row[] = [];
     for (let round = 1; round <= ROUNDS; round++) {

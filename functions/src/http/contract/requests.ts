@@ -16,7 +16,12 @@ const MAX_REF_CHARS = 128;
 const MAX_NOTE_CHARS = 2_000;
 
 const wellFormed = (s: string) => s.isWellFormed();
-const charCount = (s: string) => [...s].length;
+/**
+ * Code points, without an array of them (a note may run to 100,000): UTF-16 units less the low halves of
+ * surrogate pairs. A string of at most `max` units has at most `max` code points, so is not even counted.
+ */
+const charCount = (s: string): number => s.length - (s.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g)?.length ?? 0);
+const atMostChars = (s: string, max: number) => s.length <= max || charCount(s) <= max;
 
 const reference = (what: string) =>
   z
@@ -48,8 +53,8 @@ export function createInferenceRequestSchema(options: { allowHttpLoopbackCallbac
       input: z.strictObject({
         text: z
           .string()
-          .refine((s) => charCount(s) >= 1, { message: 'must not be empty' })
-          .refine((s) => charCount(s) <= MAX_TEXT_CHARS, {
+          .refine((s) => s.length >= 1, { message: 'must not be empty' })
+          .refine((s) => atMostChars(s, MAX_TEXT_CHARS), {
             message: `must be at most ${MAX_TEXT_CHARS} characters`,
           })
           .refine(wellFormed, { message: 'must be well-formed Unicode' })
