@@ -4,7 +4,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { FirestoreInferenceStore } from '../../functions/src/adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
 import { createProviderClients } from '../../functions/src/adapters/providers/createProviderClients.js';
-import { AuditTrail } from '../../functions/src/core/audit/auditTrail.js';
+import { AuditTrail, isCommitOutcomeUnknownError } from '../../functions/src/core/audit/auditTrail.js';
 import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
 import {
@@ -197,7 +197,7 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
     const trail = new AuditTrail({
       sink: { write: async (e) => void events.push(e) },
       key: DEV_CHAIN_KEY,
-      heads: real,
+      heads: store,
       warn: () => undefined,
     });
     const ledger = new IdempotencyLedger(new FirestoreLedgerStore(db), { ttlMs: 3_600_000, leaseMs: 30_000 });
@@ -229,7 +229,7 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
           trace: null,
         },
       );
-    return { create, events, real };
+    return { create, events, real, ledger };
   }
 
   it('a commit that applied but answered UNAVAILABLE is a success: the completed event, not a failure', async () => {
@@ -249,6 +249,38 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
     );
     const stored = await real.getInference(answer.inferenceId);
     assert.equal(stored?.auditHead.eventId, events[0]!.eventId);
+  });
+
+  it('a commit whose outcome is unknown keeps the claim: the late commit lands, and the retry replays it', async () => {
+    // The store stalls: the completion's deadline passes while its write is still queued, and the chain
+    // head cannot be read back. When the store wakes, the queued write applies.
+    let wake!: () => void;
+    const awake = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    let lateCommit: Promise<void> | null = null;
+    let stalled = true;
+    const { create } = service((store) => ({
+      readHead: async (id) => {
+        if (stalled) throw new DependencyUnavailableError('inference store');
+        return store.readHead(id);
+      },
+      getInference: (id) => store.getInference(id),
+      commitCompletion: async (input) => {
+        lateCommit = awake.then(() => store.commitCompletion(input));
+        throw new DependencyUnavailableError('inference store');
+      },
+    }));
+    const key = randomUUID();
+    const calls = (await models.a.stats()).requests;
+    await assert.rejects(create(key), (e) => isCommitOutcomeUnknownError(e));
+    stalled = false;
+    wake();
+    await lateCommit;
+    const retry = await create(key);
+    assert.equal(retry.replayed, true, 'the late commit is the answer: the retry replays it');
+    assert.equal(retry.status, 200);
+    assert.equal((await models.a.stats()).requests - calls, 1, 'one model call for the key');
   });
 
   it('a commit that did not apply stays a failure: inference.failed, the key released', async () => {

@@ -197,9 +197,11 @@ export class InferenceService {
     } catch (e) {
       if (isCommitOutcomeUnknownError(e)) {
         // The completion may still land: its event or its failure is recorded once the trail knows which.
-        // The claim is released only while it is unfinished (owner-checked), so a landed answer survives.
+        // The claim stays ours until then. Released now, the release could overtake the queued completion
+        // (both wait on the same stalled store) and void it, and the retry would call the model again. So
+        // a retry meanwhile gets 409; it replays the completion once it lands, and runs anew once the trail
+        // finds it never did (`ifNeverLanded` releases the claim) or the lease runs out.
         unknownOutcome = e;
-        await this.deps.ledger.release(claim).catch(() => undefined);
         throw e;
       }
       // The note reached a provider either way: the failure is audited with the calls made. A lost lease
