@@ -12,7 +12,8 @@
  * Functions Framework processes) and the floor prototype. For each round and rate it runs, interleaved:
  * the floor, the gateway with a new Idempotency-Key per request, and the gateway replaying completed keys.
  * Load is open-loop at a fixed arrival rate (autocannon `overallRate`, with far more connections than the
- * rate needs, so that a slow answer never holds back the next request). Latency percentiles are of
+ * rate needs, so that a slow answer never holds back the next request), spread over the second by running
+ * `--slices` generators a fraction of a second apart (one alone sends each second's requests in one burst). Latency percentiles are of
  * accepted (2xx) answers; shed answers (503 with Retry-After) are counted apart. CPU is the inference API
  * process's user+system time from /proc/<pid>/stat over the run, divided by the requests it served (2xx):
  * what shedding cost is charged to the served requests, so shedding never makes the figure look cheaper.
@@ -39,6 +40,8 @@ const { values: flags } = parseArgs({
     'model-latency': { type: 'string', default: '50' },
     connections: { type: 'string', default: '0' },
     'rss-every': { type: 'string', default: '0' },
+    /** Load generators per run, started evenly over one second (see `run`). */
+    slices: { type: 'string', default: '20' },
     /** Writes a V8 CPU profile of every function process into this folder when the stack stops. */
     'cpu-prof': { type: 'string' },
     /** NODE_OPTIONS for the stack's processes only (V8 flags to compare), not for this runner or the floor. */
@@ -51,6 +54,7 @@ const ROUNDS = Number(flags.rounds);
 const SCENARIOS = flags.scenarios.split(',') as Scenario[];
 const MODEL_LATENCY_MS = Number(flags['model-latency']);
 const RSS_EVERY_S = Number(flags['rss-every']);
+const SLICES = Math.max(1, Number(flags.slices));
 type Scenario = 'floor' | 'new' | 'replay';
 
 const NOTE =
@@ -113,34 +117,48 @@ async function run(
           rssSamples.push(`${Math.round((Date.now() - started) / 1000)}s ${rssMiB(pid).toFixed(0)} MiB`);
         }, RSS_EVERY_S * 1000)
       : null;
-  let instance: autocannon.Instance | undefined;
-  const finished = new Promise<autocannon.Result>((resolve, reject) => {
-    instance = autocannon(
-      {
-        url: `${url}/v1/inferences`,
-        method: 'POST',
-        headers: HEADERS,
-        body: BODY,
-        overallRate: rate,
-        // Open loop: enough connections that two seconds of answers can be outstanding at once.
-        connections: Number(flags.connections) || Math.max(50, rate * 2),
-        duration: durationS,
-        timeout: 30,
-        requests: [
-          { setupRequest: (req) => ({ ...req, headers: { ...HEADERS, 'idempotency-key': nextKey() } }) },
-        ],
-      },
-      (error, result) => (error ? reject(error) : resolve(result)),
-    );
-  });
-  instance!.on('response', (_client, status, _bytes, responseTimeMs) => {
+  // autocannon paces a rate per second: each connection sends its quota as soon as it can after a tick, and
+  // every connection ticks at about the same moment, so one instance offers each second's requests in one
+  // burst. SLICES instances, each with 1/SLICES of the rate and started 1/SLICES of a second apart, turn that
+  // into a burst of rate/SLICES every 1/SLICES s: close to evenly spaced arrivals.
+  const onResponse = (_client: unknown, status: number, _bytes: number, responseTimeMs: number) => {
     if (status >= 200 && status < 300) {
       counts.ok++;
       latencies.push(responseTimeMs);
     } else if (status === 503) counts.shed++;
     else counts.other++;
+  };
+  const slices = Math.min(SLICES, rate);
+  const runs = Array.from({ length: slices }, async (_, i) => {
+    const sliceRate = Math.floor(rate / slices) + (i < rate % slices ? 1 : 0);
+    await sleep((i * 1000) / slices);
+    return new Promise<autocannon.Result>((resolve, reject) => {
+      const instance = autocannon(
+        {
+          url: `${url}/v1/inferences`,
+          method: 'POST',
+          headers: HEADERS,
+          body: BODY,
+          overallRate: sliceRate,
+          // Open loop: enough connections that two seconds of answers can be outstanding at once.
+          connections: Number(flags.connections) || Math.max(10, sliceRate * 2),
+          duration: durationS,
+          timeout: 30,
+          requests: [
+            { setupRequest: (req) => ({ ...req, headers: { ...HEADERS, 'idempotency-key': nextKey() } }) },
+          ],
+        },
+        (error, result) => (error ? reject(error) : resolve(result)),
+      );
+      instance.on('response', onResponse);
+    });
   });
-  const result = await finished;
+  const results = await Promise.all(runs);
+  const result = {
+    requests: { sent: results.reduce((n, r) => n + r.requests.sent, 0) },
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    timeouts: results.reduce((n, r) => n + r.timeouts, 0),
+  };
   if (rssTimer) clearInterval(rssTimer);
   if (rssSamples.length > 0) console.log(`  rss: ${rssSamples.join(', ')}`);
   const answered = counts.ok + counts.shed + counts.other;
