@@ -2,24 +2,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Firestore } from '@google-cloud/firestore';
 import { FirestoreBreakerStore } from '../../functions/src/adapters/firestore/firestoreBreakerStore.js';
-import type { BreakerSettings } from '../../functions/src/core/breakers/breakerState.js';
 import { BreakerStatusReader } from '../../functions/src/core/breakers/breakerStatusReader.js';
 import { decideOpen } from '../../functions/src/core/breakers/transitions.js';
+import { defaultBreakerSettings } from '../support/breakerHarness.js';
 
 /** The admin view's read of the shared breakers, against the Firestore emulator. */
 
-const settings: BreakerSettings = {
-  windowMs: 60_000,
-  bucketMs: 10_000,
-  errorRate: 0.05,
-  minFailures: 5,
-  minWindowMs: 10_000,
-  slowCallMs: 8_000,
-  largeInputChars: 20_000,
-  openMs: 30_000,
-  halfOpenProbes: 3,
-  probeLeaseMs: 30_000,
-};
+const settings = defaultBreakerSettings;
 const T0 = Date.parse('2026-12-01T09:00:00Z');
 
 describe('BreakerStatusReader (Firestore emulator)', () => {

@@ -2,27 +2,16 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Firestore, Timestamp } from '@google-cloud/firestore';
 import { FirestoreBreakerStore } from '../../functions/src/adapters/firestore/firestoreBreakerStore.js';
-import type { BreakerSettings } from '../../functions/src/core/breakers/breakerState.js';
 import {
   decideOpen,
   decideProbeAdmission,
   decideProbeResult,
 } from '../../functions/src/core/breakers/transitions.js';
+import { defaultBreakerSettings } from '../support/breakerHarness.js';
 
 /** The breaker store's contract, against the Firestore emulator (real transactions, real increments). */
 
-const settings: BreakerSettings = {
-  windowMs: 60_000,
-  bucketMs: 10_000,
-  errorRate: 0.05,
-  minFailures: 5,
-  minWindowMs: 10_000,
-  slowCallMs: 8_000,
-  largeInputChars: 20_000,
-  openMs: 30_000,
-  halfOpenProbes: 3,
-  probeLeaseMs: 30_000,
-};
+const settings = defaultBreakerSettings;
 const T0 = Date.parse('2026-11-27T09:00:00Z');
 const figures = { requests: 40, failures: 10, errorRate: 0.25 };
 

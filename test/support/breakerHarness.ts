@@ -5,6 +5,7 @@ import { FirestoreBreakerStore } from '../../functions/src/adapters/firestore/fi
 import type { Config } from '../../functions/src/config.js';
 import type { AuditSink } from '../../functions/src/core/audit/auditSink.js';
 import { type AuditEvent, auditEventSchema } from '../../functions/src/core/audit/events.js';
+import type { BreakerSettings } from '../../functions/src/core/breakers/breakerState.js';
 import type { BreakerStore } from '../../functions/src/core/breakers/breakerStore.js';
 import type { SharedBreakerBoard } from '../../functions/src/core/breakers/sharedBreakerBoard.js';
 import {
@@ -24,6 +25,20 @@ import {
  * uses a Firestore project of its own, because breaker documents are per provider name and every gateway
  * in that project shares them (which is the point).
  */
+
+/** A breaker's settings as the defaults derive them (test/unit/breakerSettings.test.ts checks the derivation). */
+export const defaultBreakerSettings: BreakerSettings = {
+  windowMs: 60_000,
+  bucketMs: 10_000,
+  errorRate: 0.05,
+  minFailures: 5,
+  minWindowMs: 10_000,
+  slowCallMs: 8_000,
+  largeInputChars: 20_000,
+  openMs: 30_000,
+  halfOpenProbes: 3,
+  probeLeaseMs: 30_000,
+};
 
 export const NEVER_MS = String(24 * 3_600_000);
 
