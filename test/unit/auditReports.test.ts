@@ -199,6 +199,29 @@ describe('audit reports, on the local file and on BigQuery alike', () => {
         ]);
         assert.equal(report.unmatchedDecisions, 0);
       });
+
+      it('reviewer agreement counts sampled reviews too, banded by their completed event', async () => {
+        // A confident output (200) sampled for quality review and corrected: the evidence above the threshold.
+        const sampled = chain(
+          draft({
+            inferenceId: 'inf_s',
+            at: at(30),
+            decision: decisionWith({ confidence: 0.93, sampledForReview: true }),
+          }),
+          reviewDraft('inf_s', 'enqueued', { at: at(30) }),
+          reviewDraft('inf_s', 'claimed', { at: at(31) }),
+          reviewDraft('inf_s', 'edit', { at: at(32) }),
+        );
+        const [, withSampled] = sources([...events, ...sampled]).find(([n]) => n === name)!;
+        const report = await agreementReport(withSampled, day, { bandWidth: 0.1, since: day.from });
+        const high = report.rows.find((r) => r.band.low === 0.9);
+        assert.deepEqual(
+          high && [high.reviewed, high.approved, high.edited, high.rejected, high.thresholds],
+          [1, 0, 1, 0, [0.8]],
+        );
+        assert.equal(report.totals[0]?.reviewed, 5);
+        assert.equal(report.unmatchedDecisions, 0);
+      });
     });
   }
 });

@@ -5,8 +5,10 @@ import type { AuditEventSource, TimeRange } from './auditQuery.js';
  * How often reviewers agree with the model, per task and model and by confidence band: the share of
  * reviewed outputs approved as they were, edited, or rejected. A band where reviewers approve nearly
  * everything is a band the threshold could let through; a band with many edits above the threshold is one
- * it should not. Read from the audit trail only: each `review.decided` event in the range is joined to its
- * inference's `inference.routed_to_review` event, which holds the task, model and confidence.
+ * it should not. Read from the audit trail only: each `review.decided` event in the range is joined to the
+ * event that proposed its output, which holds the task, model and confidence: `inference.routed_to_review`
+ * for an output held below the threshold, `inference.completed` for a confident one sampled for quality
+ * review. The sampled ones are the only evidence above the threshold.
  */
 
 export type AgreementCounts = { reviewed: number; approved: number; edited: number; rejected: number };
@@ -47,8 +49,12 @@ export async function agreementReport(
   const proposals = new Map<string, AuditIndex>();
   for await (const row of source.indexOfInferences([...decisions.keys()], options.since, [
     'inference.routed_to_review',
+    'inference.completed',
   ])) {
-    if (row.inference_id) proposals.set(row.inference_id, row);
+    if (!row.inference_id) continue;
+    // An inference is proposed once, by one of the two; should both appear, the review routing names it.
+    const seen = proposals.get(row.inference_id);
+    if (!seen || row.event_type === 'inference.routed_to_review') proposals.set(row.inference_id, row);
   }
 
   const bands = Math.ceil(1 / bandWidth - 1e-9);
