@@ -2,13 +2,12 @@ import type { ChainHead } from '../../functions/src/core/audit/chain.js';
 import { type AuditEvent, auditEventJson } from '../../functions/src/core/audit/events.js';
 import type { PendingAuditEvent, PendingAuditStore } from '../../functions/src/core/audit/pendingAudit.js';
 import { DependencyUnavailableError, LeaseLostError } from '../../functions/src/core/errors.js';
+import type { LedgerRecord, LedgerStore, Versioned } from '../../functions/src/core/idempotency/ledger.js';
 import type {
-  Claim,
-  LedgerRecord,
-  LedgerStore,
-  Versioned,
-} from '../../functions/src/core/idempotency/ledger.js';
-import type { InferenceRecord, InferenceStore } from '../../functions/src/core/inference/inference.js';
+  CompletionCommit,
+  InferenceRecord,
+  InferenceStore,
+} from '../../functions/src/core/inference/inference.js';
 import type { OutboxEntry, OutboxStore } from '../../functions/src/core/review/outbox.js';
 import type { ReviewItem } from '../../functions/src/core/review/reviewItem.js';
 import type {
@@ -134,13 +133,7 @@ export class MemoryLedgerStore implements LedgerStore {
 export class MemoryInferenceStore implements InferenceStore {
   constructor(readonly db: MemoryDatabase) {}
 
-  async commitCompletion(input: {
-    claim: Claim;
-    ledgerRecord: LedgerRecord;
-    inference: InferenceRecord;
-    reviewRequest: OutboxEntry | null;
-    auditEvent: AuditEvent;
-  }): Promise<void> {
+  async commitCompletion(input: CompletionCommit): Promise<void> {
     // One batch: every precondition is checked before anything is written.
     if (this.db.ledger.get(input.claim.recordId)?.version !== input.claim.version) throw new LeaseLostError();
     const exists =

@@ -1,10 +1,7 @@
 import type { DocumentData, Firestore, Timestamp } from '@google-cloud/firestore';
 import type { ChainHead } from '../../core/audit/chain.js';
-import type { AuditEvent } from '../../core/audit/events.js';
 import { asDependencyFailure, LeaseLostError } from '../../core/errors.js';
-import type { Claim, LedgerRecord } from '../../core/idempotency/ledger.js';
-import type { InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
-import type { OutboxEntry } from '../../core/review/outbox.js';
+import type { CompletionCommit, InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
 import { BoundedStore, collections, type DeadlineOptions, revive } from './firestoreClient.js';
 import { isPreconditionFailure, ledgerUpdate } from './firestoreLedgerStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
@@ -20,13 +17,7 @@ export class FirestoreInferenceStore extends BoundedStore implements InferenceSt
     super(db, 'inference store', options);
   }
 
-  async commitCompletion(input: {
-    claim: Claim;
-    ledgerRecord: LedgerRecord;
-    inference: InferenceRecord;
-    reviewRequest: OutboxEntry | null;
-    auditEvent: AuditEvent;
-  }): Promise<void> {
+  async commitCompletion(input: CompletionCommit): Promise<void> {
     const batch = this.db.batch();
     batch.update(
       this.db.collection(collections.idempotencyKeys).doc(input.claim.recordId),

@@ -103,6 +103,15 @@ export function toResource(r: InferenceRecord): InferenceResource {
   };
 }
 
+/** What the ledger's second atomic step writes (see `InferenceStore.commitCompletion`). */
+export type CompletionCommit = {
+  claim: Claim;
+  ledgerRecord: LedgerRecord;
+  inference: InferenceRecord;
+  reviewRequest: OutboxEntry | null;
+  auditEvent: AuditEvent;
+};
+
 /** Storage for inferences. `commitCompletion` is the ledger's second atomic step. */
 export interface InferenceStore extends ChainHeads {
   /**
@@ -113,12 +122,6 @@ export interface InferenceStore extends ChainHeads {
    * pending copy of `auditEvent` (core/audit/pendingAudit.ts). Throws `LeaseLostError` when the
    * precondition fails.
    */
-  commitCompletion(input: {
-    claim: Claim;
-    ledgerRecord: LedgerRecord;
-    inference: InferenceRecord;
-    reviewRequest: OutboxEntry | null;
-    auditEvent: AuditEvent;
-  }): Promise<void>;
+  commitCompletion(input: CompletionCommit): Promise<void>;
   getInference(id: string): Promise<InferenceRecord | null>;
 }
