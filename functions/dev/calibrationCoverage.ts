@@ -2,6 +2,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import jstat from 'jstat';
 import { type StratumCounts, weightedBound } from '../src/core/audit/calibration.js';
+import { seededRandom } from './seededRandom.js';
 
 /**
  * How often the calibration bound covers the true error rate, against the other common choice
@@ -29,17 +30,6 @@ const scenarios: Scenario[] = [
 ];
 const checked = [0.5, 0.6, 0.7, 0.8, 0.9];
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function truth(q: (c: number) => number, t: number): number {
   const steps = 200_000;
   let n = 0;
@@ -64,7 +54,7 @@ console.log(
   `calibration bound coverage, ${runs} runs per scenario, seed ${values.seed}, δ = ${delta}, threshold in force ${threshold}; node ${process.version}, ${cpus()[0]?.model ?? 'cpu'}`,
 );
 for (const s of scenarios) {
-  const next = random(Number(values.seed));
+  const next = seededRandom(Number(values.seed));
   const truths = checked.map((t) => truth(s.q, t));
   const covered = { fayFeuer: checked.map(() => 0), kish: checked.map(() => 0) };
   const width = { fayFeuer: checked.map(() => 0), kish: checked.map(() => 0) };

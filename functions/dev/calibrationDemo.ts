@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { seededRandom } from './seededRandom.js';
 
 /**
  * Feeds a running local stack (`npm start`, started with a review sample rate above 0) the traffic that
@@ -31,18 +32,7 @@ const outputs = Number(values.outputs);
 const tenant = values.tenant;
 const errorRate = (c: number) => 0.45 * (1 - c) ** 2;
 
-/** mulberry32: the same seed, the same reviewer. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const next = random(Number(values.seed));
+const next = seededRandom(Number(values.seed));
 
 async function call(url: string, init: RequestInit & { auth?: string } = {}): Promise<Response> {
   const headers = new Headers(init.headers);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { seededRandom } from '../../functions/dev/seededRandom.js';
 import { ConfigError, loadConfig } from '../../functions/src/config.js';
 import { DEV_CHAIN_KEY } from '../../functions/src/core/audit/chain.js';
 import type { AuditEvent } from '../../functions/src/core/audit/events.js';
@@ -81,18 +82,6 @@ function faultyStore(inner: BreakerStore) {
     release: () => {
       for (const fail of hung.splice(0)) fail(new Error('DEADLINE_EXCEEDED'));
     },
-  };
-}
-
-/** A deterministic random sequence (mulberry32), so a run can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
 
@@ -204,7 +193,7 @@ describe('shared breaker board: the trip rule at clinic and at fleet scale (simu
     this.timeout(120_000);
     const clock = { now: T0 };
     const group = instances(8, memoryStore().store, clock);
-    const draw = random(20261127);
+    const draw = seededRandom(20261127);
     const outageUntil = T0 + 5_000;
     // A short outage opens the breaker; after the open interval the probes close it, and from then on the
     // provider fails 1% of its calls at random, starting from the empty window of a close.

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { seededRandom } from '../../functions/dev/seededRandom.js';
 import {
   binOf,
   CalibrationTally,
@@ -54,18 +55,6 @@ function binomialQuantile(n: number, p: number, level: number): number {
     k++;
   }
   return k;
-}
-
-/** A small, fast, seedable generator (mulberry32): the same seed gives the same simulations. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Scenario = {
@@ -167,7 +156,7 @@ describe('review threshold calibration', () => {
     for (const [i, scenario] of scenarios.entries()) {
       it(`${scenario.name}: the bound covers the true error rate, and the recommended threshold meets the target, in ≥ 1 − δ of ${simulations} runs`, () => {
         const truth = trueCurve(scenario);
-        const next = random(seed + i);
+        const next = seededRandom(seed + i);
         const checked = [0.3, 0.5, 0.6, 0.7, 0.8, 0.9];
         const missed = checked.map(() => 0);
         let recommended = 0;
