@@ -18,11 +18,12 @@ import {
   startAnthropicVertexWireServer,
   startAnthropicWireServer,
   startGeminiWireServer,
+  startOpenAiWireServer,
   type WireServer,
 } from '../support/providerWireServers.js';
 
 /**
- * The provider adapters through their real SDKs, against local servers that speak each provider's wire
+ * The provider adapters through their real SDKs (the OpenAI-compatible one through undici), against local servers that speak each provider's wire
  * format: the answer is mapped to one result shape, and each failure to one kind the breakers understand,
  * with nothing of the provider's own error text (nor any key) in what we keep.
  */
@@ -45,6 +46,27 @@ type Case = {
 };
 
 const cases: Case[] = [
+  {
+    name: 'OpenAI-compatible chat completions (undici)',
+    start: startOpenAiWireServer,
+    client: (s) => new OpenAiCompatibleProvider('openai', { baseUrl: `${s.url}/v1/`, apiKey: API_KEY }),
+    model: 'gpt-test',
+    logprobs: true,
+    checkRequest: (s) => {
+      const r = s.requests.at(-1)!;
+      assert.equal(r.path, '/v1/chat/completions');
+      assert.equal(r.headers.authorization, `Bearer ${API_KEY}`);
+      assert.equal(r.headers['content-type'], 'application/json');
+      const body = r.body as Record<string, unknown>;
+      assert.equal(body.model, 'gpt-test');
+      assert.deepEqual(body.messages, [
+        { role: 'system', content: prompt.system },
+        { role: 'user', content: prompt.user },
+      ]);
+      assert.equal(body.logprobs, true);
+      assert.deepEqual(body.response_format, { type: 'json_object' });
+    },
+  },
   {
     name: 'Vertex AI Gemini (@google/genai)',
     start: startGeminiWireServer,
@@ -238,7 +260,7 @@ for (const c of cases) {
     });
 
     it('classifies a refused answer as a bad request (about the input, not the provider’s health)', async () => {
-      server.respond({ kind: 'answer', text: '', finishReason: c.logprobs ? 'SAFETY' : 'refusal' });
+      server.respond({ kind: 'answer', text: '', refused: true });
       const e = await callFailure(client, c.model);
       assert.equal(e.failure, 'bad_request');
       assert.equal(e.refusal, 'content_blocked');
@@ -352,6 +374,34 @@ describe('provider adapter: OpenAI-compatible (openai), against a local model se
       ]);
     } finally {
       await new Promise((resolve) => wire.close(resolve));
+    }
+  });
+
+  it('reads no more than 8 MiB of an answer: a larger body is malformed, not buffered', async () => {
+    // A well-formed completion, 9 MiB long: without the limit it would be read whole and succeed.
+    const completion = JSON.stringify({
+      model: 'm',
+      choices: [{ message: { content: 'x'.repeat(9 * 1024 * 1024) }, finish_reason: 'stop' }],
+    });
+    const huge = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(completion);
+    });
+    await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = huge.address() as AddressInfo;
+      const direct = new OpenAiCompatibleProvider('openai', { baseUrl: `http://127.0.0.1:${port}/v1` });
+      const e = await direct
+        .complete({ model: 'm', prompt: medPrompt, signal: new AbortController().signal })
+        .then(
+          () => assert.fail('the call succeeded'),
+          (err: ProviderCallError) => err,
+        );
+      assert.equal(e.failure, 'malformed');
+    } finally {
+      huge.closeAllConnections();
+      await new Promise((resolve) => huge.close(resolve));
     }
   });
 

@@ -11,7 +11,8 @@ import type { GoogleCredential } from '../../functions/src/adapters/providers/go
  */
 
 export type WireBehaviour =
-  | { kind: 'answer'; text: string; logprobs?: number[]; model?: string; finishReason?: string }
+  /** `refused`: the model declined to answer, in the dialect's own way (a finish or stop reason, a refusal). */
+  | { kind: 'answer'; text: string; logprobs?: number[]; model?: string; refused?: boolean }
   | { kind: 'status'; status: number }
   | { kind: 'slow'; delayMs: number }
   | { kind: 'malformed' };
@@ -59,7 +60,7 @@ const gemini: Dialect = {
     candidates: [
       {
         content: { role: 'model', parts: [{ text: b.text }] },
-        finishReason: b.finishReason ?? 'STOP',
+        finishReason: b.refused ? 'SAFETY' : 'STOP',
         ...(b.logprobs
           ? {
               avgLogprobs: b.logprobs.reduce((s, x) => s + x, 0) / Math.max(1, b.logprobs.length),
@@ -95,7 +96,7 @@ const anthropicAnswer = (b: Extract<WireBehaviour, { kind: 'answer' }>) => ({
   role: 'assistant',
   model: b.model ?? 'claude-test-1',
   content: [{ type: 'text', text: b.text }],
-  stop_reason: b.finishReason ?? 'end_turn',
+  stop_reason: b.refused ? 'refusal' : 'end_turn',
   stop_sequence: null,
   usage: { input_tokens: 42, output_tokens: 7 },
 });
@@ -119,7 +120,60 @@ const anthropicVertex: Dialect = {
   error: anthropicError,
 };
 
+const openAiErrorType: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  429: 'rate_limit_exceeded',
+  500: 'server_error',
+  503: 'server_error',
+};
+
+const openAiCompatible: Dialect = {
+  matches: (method, path) => method === 'POST' && path === '/v1/chat/completions',
+  answer: (b) => ({
+    id: 'chatcmpl-test-1',
+    object: 'chat.completion',
+    created: 1_796_000_000,
+    model: b.model ?? 'gpt-test-1',
+    choices: [
+      {
+        index: 0,
+        // A refusal comes as `refusal` text, with no content (structured outputs).
+        message: {
+          role: 'assistant',
+          content: b.refused ? null : b.text,
+          refusal: b.refused ? 'I can’t help.' : null,
+        },
+        finish_reason: 'stop',
+        logprobs: b.logprobs
+          ? {
+              content: b.logprobs.map((logprob, i) => ({
+                token: `t${i}`,
+                logprob,
+                bytes: [],
+                top_logprobs: [],
+              })),
+            }
+          : null,
+      },
+    ],
+    usage: { prompt_tokens: 42, completion_tokens: 7, total_tokens: 49 },
+  }),
+  error: (status) => ({
+    error: {
+      message: PROVIDER_SECRET_TEXT,
+      type: openAiErrorType[status] ?? 'api_error',
+      param: null,
+      code: null,
+    },
+  }),
+};
+
 export const startGeminiWireServer = () => startWireServer(gemini);
+/** OpenAI-compatible chat completions: the SDK's baseURL is this server's `/v1`. */
+export const startOpenAiWireServer = () => startWireServer(openAiCompatible);
 export const startAnthropicWireServer = () => startWireServer(anthropicDirect);
 /** Claude on Vertex: mount the SDK's baseURL at this server's root. */
 export const startAnthropicVertexWireServer = () => startWireServer(anthropicVertex);

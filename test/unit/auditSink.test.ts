@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAuditEntryTooLargeError } from '../../functions/src/adapters/audit/auditLogEntry.js';
@@ -71,5 +71,34 @@ describe('LoggingAuditSink', () => {
     await assert.rejects(sink.write(event!), isAuditEntryTooLargeError);
     assert.equal(lines.length, 0);
     assert.ok(readFileSync(file, 'utf8').includes(event!.eventId));
+  });
+
+  it('keeps every event of a burst, one whole line each, in the order written', async () => {
+    const { file, sink } = setup();
+    const events = Array.from({ length: 300 }, () => chain(draft())[0]!);
+    await Promise.all(events.map((e) => sink.write(e)));
+    await sink.close();
+    const ids = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as AuditEvent).eventId);
+    assert.deepEqual(
+      ids,
+      events.map((e) => e.eventId),
+    );
+  });
+
+  it('refuses an event while the file cannot be opened, and opens it once it can', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'audit-sink-'));
+    // The file's directory is, for now, a regular file: mkdir and open fail.
+    writeFileSync(join(root, 'nested'), 'not a directory');
+    const file = join(root, 'nested', 'audit.jsonl');
+    const sink = new LoggingAuditSink({ project: 'p', toStdout: false, file });
+    const [first, second] = chain(draft(), draft());
+    await assert.rejects(sink.write(first!));
+    rmSync(join(root, 'nested'));
+    await sink.write(second!);
+    await sink.close();
+    assert.equal((JSON.parse(readFileSync(file, 'utf8')) as AuditEvent).eventId, second!.eventId);
   });
 });

@@ -375,7 +375,7 @@ async function main(): Promise<void> {
           let i = 0;
           const measured =
             scenario === 'floor'
-              ? await run(floorUrl, rate, () => randomUUID(), null)
+              ? await run(floorUrl, rate, () => randomUUID(), floor.pid)
               : scenario === 'new'
                 ? await run(inference.address, rate, () => randomUUID(), pid)
                 : await run(inference.address, rate, () => replayKeys[i++ % replayKeys.length]!, pid);
