@@ -17,7 +17,8 @@
  * accepted (2xx) answers; shed answers (503 with Retry-After) are counted apart. CPU is the inference API
  * process's user+system time from /proc/<pid>/stat over the run, divided by the requests it served (2xx):
  * what shedding cost is charged to the served requests, so shedding never makes the figure look cheaper.
- * RSS is the inference API's resident memory at the end of the run, and its peak since it started.
+ * The floor's CPU is measured the same way, so the CPU figures compare as a ratio in one run too. RSS is the
+ * inference API's resident memory at the end of the run, and its peak since it started (the floor's: its own).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -263,11 +264,14 @@ function printRatios(rows: Row[]): void {
   for (const rate of RATES) {
     const of = (s: Scenario, k: keyof Row['p']) =>
       median(rows.filter((r) => r.scenario === s && r.rate === rate).map((r) => r.p[k]));
+    const cpu = (s: Scenario) =>
+      median(rows.filter((r) => r.scenario === s && r.rate === rate).map((r) => r.cpuMsPerReq ?? Number.NaN));
     const floor50 = of('floor', 'p50');
     const floor975 = of('floor', 'p97_5');
     console.log(
       `  ${rate} req/s: new/floor p50 ${fmt(of('new', 'p50') / floor50, 2)}×, p97.5 ${fmt(of('new', 'p97_5') / floor975, 2)}×; ` +
-        `replay p97.5 / floor p50 ${fmt(of('replay', 'p97_5') / floor50, 2)}×`,
+        `replay p97.5 / floor p50 ${fmt(of('replay', 'p97_5') / floor50, 2)}×; ` +
+        `CPU per answer: floor ${fmt(cpu('floor'), 2)} ms, new key ${fmt(cpu('new') / cpu('floor'), 2)}× it, replay ${fmt(cpu('replay') / cpu('floor'), 2)}×`,
     );
   }
 }
