@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
@@ -62,5 +64,59 @@ describe('load shedder', () => {
     assert.equal((await api.get('/x')).status, 503);
     while (shedder.lagMs > 50) await sleep(10);
     assert.equal((await api.get('/x')).status, 200);
+  });
+
+  it('keeps the connection of a refused request open: a retry on it needs no new connection', async () => {
+    shedder = createLoadShedder({ maxConcurrent: 1, maxEventLoopLagMs: 10_000 });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const name = `shed-${randomUUID().slice(0, 8)}`;
+    http(
+      name,
+      shedder.wrap(async (req, res) => {
+        if (req.body?.hold) await gate;
+        res.status(200).json({ ok: true });
+      }),
+    );
+    const server = getTestServer(name);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (body: unknown, via?: Agent) =>
+      new Promise<{ status: number; reused: boolean; connection: string | undefined }>((resolve, reject) => {
+        const req = request(
+          { port, host: '127.0.0.1', method: 'POST', path: '/v1/x', agent: via ?? false },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                reused: req.reusedSocket,
+                connection: res.headers.connection,
+              }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.setHeader('content-type', 'application/json');
+        req.end(JSON.stringify(body));
+      });
+    try {
+      const held = post({ hold: true });
+      for (let i = 0; i < 200 && shedder.inFlight < 1; i++) await sleep(5);
+      const refused = await post({ note: 'x'.repeat(2_000) }, agent);
+      assert.equal(refused.status, 503);
+      assert.equal(refused.connection, 'keep-alive');
+      release();
+      assert.equal((await held).status, 200);
+      const retried = await post({ note: 'x'.repeat(2_000) }, agent);
+      assert.deepEqual([retried.status, retried.reused], [200, true]);
+    } finally {
+      agent.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -254,9 +254,12 @@ function printTable(rows: Row[]): void {
 }
 
 function printRatios(rows: Row[]): void {
+  // Of an even count, the mean of the middle two: with two rounds, neither the better nor the worse one alone.
   const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
-    return s.length ? s[Math.floor((s.length - 1) / 2)]! : Number.NaN;
+    if (s.length === 0) return Number.NaN;
+    const mid = s.length / 2;
+    return Number.isInteger(mid) ? (s[mid - 1]! + s[mid]!) / 2 : s[Math.floor(mid)]!;
   };
   console.log(
     '\nRatios (median over rounds; targets: new p50 ≤ 1.3×, new p97.5 ≤ 1.5× floor; replay p97.5 ≤ floor p50)',

@@ -7,7 +7,7 @@ import { sendProblem } from './problem.js';
  * concurrency, but nothing stops a burst from queueing inside it (the local stack has no cap at all): past
  * its capacity an instance only gets slower for everyone, its memory grows with the queue, and callers time
  * out after the work was half done. So it says so at once instead, with a 503, `Retry-After` and a problem
- * document, before authentication, parsing or any I/O, when either
+ * document, before authentication, validation or any I/O of ours, when either
  *
  *   - the requests already in flight reach the configured concurrency (MAX_CONCURRENT_REQUESTS, the number
  *     Terraform gives the function), or
@@ -52,8 +52,8 @@ export function createLoadShedder(options: LoadShedderOptions): LoadShedder {
         req.path !== '/healthz' &&
         (inFlight >= options.maxConcurrent || lagMs > options.maxEventLoopLagMs)
       ) {
-        // The body may still be arriving; the connection is closed after the answer so that it is not read.
-        res.setHeader('Connection', 'close');
+        // The connection stays open: the framework has read the body by now (its parsers run before any
+        // function), and a closed connection would cost the caller, and this instance, a new one per retry.
         sendProblem(res, new OverloadedError(retryAfter));
         return;
       }
