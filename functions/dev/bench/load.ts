@@ -17,7 +17,9 @@
  * accepted (2xx) answers; shed answers (503 with Retry-After) are counted apart. CPU is the inference API
  * process's user+system time from /proc/<pid>/stat over the run, divided by the requests it served (2xx):
  * what shedding cost is charged to the served requests, so shedding never makes the figure look cheaper.
- * The floor's CPU is measured the same way, so the CPU figures compare as a ratio in one run too. RSS is the
+ * The floor's CPU is measured the same way, so the CPU figures compare as a ratio in one run too. The whole
+ * machine's busy and steal shares (/proc/stat) say whether a run was short of CPU, or shared with another
+ * machine on the same host (steal), which is what makes runs on a shared VM differ. RSS is the
  * inference API's resident memory at the end of the run, and its peak since it started (the floor's: its own).
  */
 import { randomUUID } from 'node:crypto';
@@ -77,6 +79,8 @@ type Row = {
   errors: number;
   p: Record<'p50' | 'p90' | 'p97_5' | 'p99' | 'max', number>;
   cpuMsPerReq: number | null;
+  /** The whole machine during the run: share of all cores busy, and share stolen by the hypervisor. */
+  machine: { busyPct: number; stealPct: number };
   rssMiB: number | null;
   peakRssMiB: number | null;
 };
@@ -91,6 +95,25 @@ function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
+}
+
+/**
+ * The machine's CPU time so far, from the first line of /proc/stat (all cores, in ticks): busy (everything
+ * but idle and iowait) and steal (time the hypervisor gave to other machines: a shared VM's noise).
+ */
+function machineTicks(): { busy: number; steal: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8')
+    .split('\n', 1)[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
+  return {
+    busy: user + nice + system + irq + softirq,
+    steal,
+    total: user + nice + system + idle + iowait + irq + softirq + steal,
+  };
 }
 
 /** Resident memory now (VmRSS), or its peak since the process started (VmHWM). */
@@ -110,6 +133,7 @@ async function run(
   const latencies: number[] = [];
   const counts = { ok: 0, shed: 0, other: 0 };
   const ticksBefore = pid ? cpuTicks(pid) : 0;
+  const machineBefore = machineTicks();
   const rssSamples: string[] = [];
   const started = Date.now();
   const rssTimer =
@@ -165,6 +189,8 @@ async function run(
   const answered = counts.ok + counts.shed + counts.other;
   latencies.sort((a, b) => a - b);
   const cpuMs = pid ? ((cpuTicks(pid) - ticksBefore) / TICKS_PER_SECOND) * 1000 : null;
+  const machineAfter = machineTicks();
+  const machineTotal = Math.max(1, machineAfter.total - machineBefore.total);
   return {
     sent: result.requests.sent,
     achieved: answered / durationS,
@@ -178,6 +204,10 @@ async function run(
       max: latencies.at(-1) ?? Number.NaN,
     },
     cpuMsPerReq: cpuMs !== null && counts.ok > 0 ? cpuMs / counts.ok : null,
+    machine: {
+      busyPct: (100 * (machineAfter.busy - machineBefore.busy)) / machineTotal,
+      stealPct: (100 * (machineAfter.steal - machineBefore.steal)) / machineTotal,
+    },
     rssMiB: pid ? rssMiB(pid) : null,
     peakRssMiB: pid ? rssMiB(pid, 'VmHWM') : null,
   };
@@ -227,6 +257,8 @@ function printTable(rows: Row[]): void {
     'cpu ms/2xx',
     'rss MiB',
     'peak MiB',
+    'machine busy %',
+    'steal %',
   ];
   const lines = rows.map((r) => [
     r.scenario === 'new' ? 'gateway new key' : r.scenario === 'replay' ? 'gateway replay' : 'floor',
@@ -245,6 +277,8 @@ function printTable(rows: Row[]): void {
     fmt(r.cpuMsPerReq, 2),
     fmt(r.rssMiB),
     fmt(r.peakRssMiB),
+    fmt(r.machine.busyPct),
+    fmt(r.machine.stealPct, 1),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const show = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
