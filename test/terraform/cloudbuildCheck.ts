@@ -87,6 +87,7 @@ export const SPAWNED_PROGRAMS: Readonly<Record<string, readonly string[]>> = {
   'test/terraform/functionSource.test.ts': ['npm'],
   'test/terraform/terraformCli.test.ts': ['terraform'],
   'test/terraform/variableValidation.test.ts': ['terraform'],
+  'test/unit/gaxFallbackPreload.test.ts': [], // process.execPath on test/fixtures/commitResolutions.mjs
 };
 
 const TOOLCHAIN_BIN = '/workspace/.toolchain/bin';
