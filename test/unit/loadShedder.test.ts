@@ -10,7 +10,11 @@ import { createLoadShedder, type LoadShedder } from '../../functions/src/http/lo
 
 /** Admission control on its own: the concurrency bound and the event-loop-lag bound. */
 
-function serve(shedder: LoadShedder, handler: (release: Promise<void>) => Promise<void>) {
+/** A function behind `shedder`; `handler` may hold a request until `release()` opens its gate. */
+function serve(
+  shedder: LoadShedder,
+  handler: (gate: Promise<void>, req: { body?: { hold?: boolean } }) => Promise<void>,
+) {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => {
     release = resolve;
@@ -19,11 +23,11 @@ function serve(shedder: LoadShedder, handler: (release: Promise<void>) => Promis
   http(
     name,
     shedder.wrap(async (req, res) => {
-      if (req.path !== '/healthz') await handler(gate);
+      if (req.path !== '/healthz') await handler(gate, req);
       res.status(200).json({ ok: true });
     }),
   );
-  return { api: supertest(getTestServer(name)), release };
+  return { api: supertest(getTestServer(name)), release, name };
 }
 
 describe('load shedder', () => {
@@ -68,18 +72,9 @@ describe('load shedder', () => {
 
   it('keeps the connection of a refused request open: a retry on it needs no new connection', async () => {
     shedder = createLoadShedder({ maxConcurrent: 1, maxEventLoopLagMs: 10_000 });
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
+    const { release, name } = serve(shedder, async (gate, req) => {
+      if (req.body?.hold) await gate;
     });
-    const name = `shed-${randomUUID().slice(0, 8)}`;
-    http(
-      name,
-      shedder.wrap(async (req, res) => {
-        if (req.body?.hold) await gate;
-        res.status(200).json({ ok: true });
-      }),
-    );
     const server = getTestServer(name);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
