@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { manualClock, startModelServers, uniqueTenant } from '../support/gatewayHarness.js';
-import { type ReviewHarness, startReviewHarness, submit } from '../support/reviewHarness.js';
+import {
+  eventarcDelivery,
+  type ReviewHarness,
+  startReviewHarness,
+  submit,
+} from '../support/reviewHarness.js';
 
 type Models = Awaited<ReturnType<typeof startModelServers>>;
 
@@ -55,20 +60,11 @@ describe('request logs join audit events (trace, span, labels; emulators)', () =
     // The intake: Eventarc's binary-mode CloudEvent, with the delivery's trace as its traceparent attribute.
     const deliveryTrace = hex(16);
     const deliverySpan = hex(8);
-    const delivered = await h.intake
-      .post('/')
-      .set('Content-Type', 'application/json')
-      .set('ce-specversion', '1.0')
-      .set('ce-id', randomUUID())
-      .set('ce-source', `//pubsub.googleapis.com/projects/${h.config.project}/topics/review-requests`)
-      .set('ce-type', 'google.cloud.pubsub.topic.v1.messagePublished')
-      .set('ce-traceparent', `00-${deliveryTrace}-${deliverySpan}-01`)
-      .send({
-        message: {
-          data: Buffer.from(JSON.stringify({ schemaVersion: 1, inferenceId, tenant })).toString('base64'),
-          messageId: randomUUID(),
-        },
-      });
+    const delivered = await eventarcDelivery(h, {
+      inferenceId,
+      tenant,
+      traceparent: `00-${deliveryTrace}-${deliverySpan}-01`,
+    });
     assert.equal(delivered.status, 204);
     const [enqueued] = auditOf(inferenceId, 'review.enqueued');
     assert.equal(enqueued?.trace, deliveryTrace);
@@ -107,18 +103,7 @@ describe('request logs join audit events (trace, span, labels; emulators)', () =
   it('a delivery without a trace: no trace on its lines, none on its audit event', async () => {
     const res = await submit(h, tenant);
     const inferenceId = res.body.id as string;
-    const delivered = await h.intake
-      .post('/')
-      .set('Content-Type', 'application/json')
-      .set('ce-specversion', '1.0')
-      .set('ce-id', randomUUID())
-      .set('ce-source', `//pubsub.googleapis.com/projects/${h.config.project}/topics/review-requests`)
-      .set('ce-type', 'google.cloud.pubsub.topic.v1.messagePublished')
-      .send({
-        message: {
-          data: Buffer.from(JSON.stringify({ schemaVersion: 1, inferenceId, tenant })).toString('base64'),
-        },
-      });
+    const delivered = await eventarcDelivery(h, { inferenceId, tenant });
     assert.equal(delivered.status, 204);
     assert.equal(auditOf(inferenceId, 'review.enqueued')[0]?.trace, null);
     const [takenIn] = linesWith(inferenceId).filter((l) => l.message === 'review request taken in');

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Message, Subscription } from '@google-cloud/pubsub';
 import { deadLetterHoldSubscription } from '../../functions/dev/reviewTopology.js';
 import { uniqueTenant } from '../support/gatewayHarness.js';
-import { reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
+import { eventarcDelivery, reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
 
 /**
  * reviewIntake is a Functions Framework CloudEvent function. These tests call it through the framework's own
@@ -23,28 +23,8 @@ describe('review intake: redelivery never makes a second item (Functions Framewo
   });
   const tenant = uniqueTenant();
 
-  /** What Eventarc delivers for a Pub/Sub message: a binary-mode CloudEvent. */
-  const eventarcDelivery = (inferenceId: string, messageId: string) =>
-    h.intake
-      .post('/')
-      .set('Content-Type', 'application/json')
-      .set('ce-specversion', '1.0')
-      .set('ce-id', messageId)
-      .set(
-        'ce-source',
-        `//pubsub.googleapis.com/projects/${h.config.project}/topics/${h.topology.requestsTopic}`,
-      )
-      .set('ce-type', 'google.cloud.pubsub.topic.v1.messagePublished')
-      .set('ce-time', new Date().toISOString())
-      .send({
-        message: {
-          data: pubsubData({ schemaVersion: 1, inferenceId, tenant }),
-          attributes: { tenant, task: 'medication-extraction' },
-          messageId,
-          publishTime: new Date().toISOString(),
-        },
-        subscription: `projects/${h.config.project}/subscriptions/${h.topology.intakeSubscription}`,
-      });
+  const delivery = (inferenceId: string, messageId: string) =>
+    eventarcDelivery(h, { inferenceId, tenant, messageId });
 
   it('the same Pub/Sub message delivered three times: one review item, one audit event, one deadline task', async () => {
     const res = await submit(h, tenant);
@@ -54,7 +34,7 @@ describe('review intake: redelivery never makes a second item (Functions Framewo
     const messageId = randomUUID();
 
     const deliveries = [];
-    for (let i = 0; i < 3; i++) deliveries.push(await eventarcDelivery(inferenceId, messageId));
+    for (let i = 0; i < 3; i++) deliveries.push(await delivery(inferenceId, messageId));
     assert.deepEqual(
       deliveries.map((d) => d.status),
       [204, 204, 204],
@@ -98,7 +78,7 @@ describe('review intake: redelivery never makes a second item (Functions Framewo
         subscription: `projects/${h.config.project}/subscriptions/${h.topology.intakeSubscription}`,
       });
     assert.equal(push.status, 204);
-    assert.equal((await eventarcDelivery(inferenceId, 'another-delivery')).status, 204);
+    assert.equal((await delivery(inferenceId, 'another-delivery')).status, 204);
     const items = await h.firestore.collection('reviews').where('inferenceId', '==', inferenceId).get();
     assert.equal(items.size, 1);
   });
@@ -106,7 +86,7 @@ describe('review intake: redelivery never makes a second item (Functions Framewo
   it('refuses (does not acknowledge) messages it can never process, creating nothing', async () => {
     const res = await submit(h, tenant);
     const inferenceId = res.body.id as string;
-    const unknown = await eventarcDelivery('inf_doesNotExist', randomUUID());
+    const unknown = await delivery('inf_doesNotExist', randomUUID());
     assert.equal(unknown.status, 500);
     assert.doesNotMatch(unknown.text, /stack|at /);
     const forged = await h.intake

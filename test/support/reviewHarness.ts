@@ -268,6 +268,38 @@ async function close(server: Server): Promise<void> {
 export const clinician = (tenant: string, subject = 'alice') => `Bearer dev:${tenant}:clinician:${subject}`;
 export const reviewerOf = (tenant: string, subject = 'rita') => `Bearer dev:${tenant}:reviewer:${subject}`;
 
+/**
+ * What Eventarc delivers to the intake for a message of the review-requests topic: a binary-mode CloudEvent.
+ * `traceparent`: the delivery's W3C trace context, as Eventarc passes it (`ce-traceparent`).
+ */
+export function eventarcDelivery(
+  h: ReviewHarness,
+  message: { inferenceId: string; tenant: string; messageId?: string; traceparent?: string },
+) {
+  const messageId = message.messageId ?? randomUUID();
+  const request = h.intake
+    .post('/')
+    .set('Content-Type', 'application/json')
+    .set('ce-specversion', '1.0')
+    .set('ce-id', messageId)
+    .set(
+      'ce-source',
+      `//pubsub.googleapis.com/projects/${h.config.project}/topics/${h.topology.requestsTopic}`,
+    )
+    .set('ce-type', 'google.cloud.pubsub.topic.v1.messagePublished')
+    .set('ce-time', new Date().toISOString());
+  if (message.traceparent) request.set('ce-traceparent', message.traceparent);
+  const { inferenceId, tenant } = message;
+  return request.send({
+    message: {
+      data: Buffer.from(JSON.stringify({ schemaVersion: 1, inferenceId, tenant })).toString('base64'),
+      attributes: { tenant, task: 'medication-extraction' },
+      messageId,
+      publishTime: new Date().toISOString(),
+    },
+    subscription: `projects/${h.config.project}/subscriptions/${h.topology.intakeSubscription}`,
+  });
+}
 export function submit(
   h: ReviewHarness,
   tenant: string,
