@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, writeSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { arch, cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
 import { http } from '@google-cloud/functions-framework';
@@ -32,6 +32,7 @@ import { AUDIT_SCHEMA_VERSION, auditEventSchema } from '../../src/core/audit/eve
 import { createGateway } from '../../src/gateway.js';
 import { installProblemFinalHandler } from '../../src/http/frameworkErrors.js';
 import { startFirestoreEmulator } from '../emulators.js';
+import { describeMachine } from '../machine.js';
 import { startModelServer } from '../modelServer/modelServer.js';
 
 const EVENTS = Number(process.env.BENCH_AUDIT_EVENTS ?? 2_000);
@@ -256,14 +257,8 @@ async function perRequest(dir: string, firestore: Firestore): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const cpu = cpus();
   console.log('Audit emission cost');
-  console.log(
-    `machine: ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${platform()} ${release()} ${arch()}, ` +
-      `Node ${process.version}, load average ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-  );
+  console.log(`machine: ${describeMachine({ os: true, loadAverage: true })}`);
   console.log(
     `settings: BENCH_AUDIT_EVENTS=${EVENTS} BENCH_AUDIT_REQUESTS=${REQUESTS}, Firestore emulator, local model servers`,
   );

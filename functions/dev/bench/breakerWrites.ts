@@ -19,7 +19,6 @@
  * numbers.
  */
 import { randomUUID } from 'node:crypto';
-import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { Firestore } from '@google-cloud/firestore';
 import { FirestoreBreakerStore } from '../../src/adapters/firestore/firestoreBreakerStore.js';
 import { loadConfig } from '../../src/config.js';
@@ -28,6 +27,7 @@ import type { AuditEvent } from '../../src/core/audit/events.js';
 import type { BreakerStore } from '../../src/core/breakers/breakerStore.js';
 import { SharedBreakerBoard } from '../../src/core/breakers/sharedBreakerBoard.js';
 import { type RunningEmulator, startFirestoreEmulator } from '../emulators.js';
+import { describeMachine } from '../machine.js';
 import { FailureSchedule } from '../modelServer/behaviour.js';
 import { observedBreakerStore } from '../observedBreakerStore.js';
 
@@ -187,17 +187,8 @@ async function main(): Promise<void> {
   const bucketRows = rows.filter((r) => r.doc.startsWith('breakerBuckets/'));
   const stateRows = rows.filter((r) => r.doc.startsWith('breakers/'));
   const totalWrites = rows.reduce((s, r) => s + r.writes, 0);
-  const cpu = cpus();
-
   console.log('\n== machine');
-  console.log(
-    `  ${cpu.length} × ${cpu[0]?.model ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-  );
-  console.log(
-    `  ${platform()} ${release()}, node ${process.version}, load average ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  console.log(`  ${describeMachine({ os: true, loadAverage: true })}`);
   console.log(
     '  Firestore emulator (local); the limit that matters in production is ~1 sustained write/s/document',
   );

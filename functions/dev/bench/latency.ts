@@ -10,13 +10,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { cpus, totalmem } from 'node:os';
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { loadConfig } from '../../src/config.js';
 import { createGateway } from '../../src/gateway.js';
 import { installProblemFinalHandler } from '../../src/http/frameworkErrors.js';
 import { startFirestoreEmulator } from '../emulators.js';
+import { describeMachine } from '../machine.js';
 import { startModelServer } from '../modelServer/modelServer.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
@@ -92,9 +92,7 @@ async function main() {
     for (const key of keys) replays.push(await send(key));
 
     console.log('Inference request latency (sequential, one client, keep-alive)');
-    console.log(
-      `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}`,
-    );
+    console.log(`machine: ${describeMachine()}`);
     console.log(
       `settings: Firestore emulator ${process.env.FIRESTORE_EMULATOR_HOST}; model server local-a in-process (no added latency); ` +
         `task medication-extraction; ${note.length}-char note; ${WARMUP} warm-up requests`,

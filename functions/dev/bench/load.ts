@@ -24,13 +24,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { createGatewayClient } from '../../client/gatewayClient.js';
 import { PROJECT_ROOT } from '../emulators.js';
+import { describeMachine } from '../machine.js';
 import { spawnGroup } from '../processes.js';
 import { anyFreePorts, startStack } from '../stack.js';
 
@@ -389,9 +389,7 @@ async function main(): Promise<void> {
   try {
     while (!floorUrl) await sleep(50);
     console.log('Inference hot path under open-loop load (npm run bench:load)');
-    console.log(
-      `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}`,
-    );
+    console.log(`machine: ${describeMachine()}`);
     console.log(
       `settings: rates ${RATES.join(', ')} req/s, ${DURATION_S} s each, ${ROUNDS} round(s), scenarios ${SCENARIOS.join(', ')}; ` +
         `model servers latencyMs ${MODEL_LATENCY_MS}; Firestore emulator ${stack.env.FIRESTORE_EMULATOR_HOST}; ` +

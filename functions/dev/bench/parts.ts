@@ -10,10 +10,10 @@
  * Starts a Firestore emulator and a model server (answering at once) of its own, then runs partsWorker.ts on
  * plain Node and prints its CPU time per call (user + system, process.cpuUsage) and wall time per round.
  */
-import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROJECT_ROOT, startFirestoreEmulator } from '../emulators.js';
+import { describeMachine } from '../machine.js';
 import { startModelServer } from '../modelServer/modelServer.js';
 import { spawnGroup } from '../processes.js';
 
@@ -64,12 +64,7 @@ async function main(): Promise<void> {
     if (!output) throw new Error(`the parts worker printed no figures (exit ${JSON.stringify(exit)})`);
     const rows = JSON.parse(output) as Row[];
     console.log('CPU per call of the parts of an answer (npm run bench:parts)');
-    console.log(
-      `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
-        `node ${process.version}; load average ${loadavg()
-          .map((l) => l.toFixed(2))
-          .join(' ')}`,
-    );
+    console.log(`machine: ${describeMachine({ loadAverage: true })}`);
     console.log(
       `settings: ${flags.count} calls per measurement, ${flags.concurrency} at a time, ${flags.rounds} round(s); ` +
         'Firestore emulator; local model server answering at once (10 KB completion with logprobs)\n',

@@ -12,8 +12,8 @@
  * interval of waiting. Prints the machine and the settings with the numbers.
  */
 import { randomUUID } from 'node:crypto';
-import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { describeMachine } from '../machine.js';
 import { anyFreePorts, startStack } from '../stack.js';
 
 const ITEMS = Number(process.env.BENCH_ITEMS ?? 100);
@@ -137,12 +137,7 @@ async function main() {
     summarise('sequential, one at a time', sequential);
     summarise(`bursts of ${CONCURRENCY}`, burst);
     console.log('');
-    console.log(
-      `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
-        `${platform()} ${release()}; load average ${loadavg()
-          .map((l) => l.toFixed(2))
-          .join(' ')}; node ${process.version}`,
-    );
+    console.log(`machine: ${describeMachine({ os: true, loadAverage: true })}`);
     console.log(
       `settings: ${ITEMS} items per run, poll every ${POLL_MS} ms, burst concurrency ${CONCURRENCY}; ` +
         'functions as Functions Framework processes, Pub/Sub emulator push subscription to reviewIntake, ' +

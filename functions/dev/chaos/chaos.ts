@@ -8,10 +8,10 @@
  *   npm run chaos -- --scenarios firestore-stall-10s,kill-inference-api
  */
 import { parseArgs } from 'node:util';
+import { describeMachine } from '../machine.js';
 import {
   chaosTable,
   MEMORY_LIMIT_MIB,
-  machine,
   runScenario,
   type ScenarioResult,
   scenarios,
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       `unknown scenarios: ${unknown.join(', ')} (known: ${scenarios.map((s) => s.name).join(', ')})`,
     );
   console.log('Chaos scenarios (npm run chaos)');
-  console.log(`machine: ${machine()}`);
+  console.log(`machine: ${describeMachine()}`);
   console.log('starting a local stack on free ports…');
   const chaos = await startChaosStack();
   const results: ScenarioResult[] = [];

@@ -15,7 +15,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Firestore } from '@google-cloud/firestore';
@@ -608,6 +607,3 @@ export function verdictOf(r: ScenarioResult): string {
       : ` (at ${r.overload.toFixed(1)}× capacity offered; ${r.statuses['503'] ? `${r.statuses['503']} answers shed` : 'nothing shed'})`;
   return r.failures.length > 0 ? `FAIL: ${r.failures.join('; ')}${load}` : `pass${load}`;
 }
-
-export const machine = () =>
-  `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}`;
