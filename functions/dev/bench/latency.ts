@@ -18,12 +18,10 @@ import { installProblemFinalHandler } from '../../src/http/frameworkErrors.js';
 import { startFirestoreEmulator } from '../emulators.js';
 import { describeMachine } from '../machine.js';
 import { startModelServer } from '../modelServer/modelServer.js';
+import { BENCH_BODY, BENCH_HEADERS, BENCH_NOTE } from './benchRequest.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
 const WARMUP = 20;
-const note =
-  'Patient takes metformin 500 mg PO BID and lisinopril 10 mg daily. Started atorvastatin 40 mg qhs. ' +
-  'History of hypertension and type 2 diabetes mellitus. BP 142/88, HbA1c 7.9%.';
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
@@ -67,12 +65,8 @@ async function main() {
     const started = performance.now();
     const res = await fetch(`${base}/v1/inferences`, {
       method: 'POST',
-      headers: {
-        authorization: 'Bearer dev:bench:clinician:bench',
-        'content-type': 'application/json',
-        'idempotency-key': key,
-      },
-      body: JSON.stringify({ task: 'medication-extraction', input: { text: note } }),
+      headers: { ...BENCH_HEADERS, 'idempotency-key': key },
+      body: BENCH_BODY,
     });
     await res.arrayBuffer();
     if (res.status !== 200 && res.status !== 202) throw new Error(`unexpected status ${res.status}`);
@@ -95,7 +89,7 @@ async function main() {
     console.log(`machine: ${describeMachine()}`);
     console.log(
       `settings: Firestore emulator ${process.env.FIRESTORE_EMULATOR_HOST}; model server local-a in-process (no added latency); ` +
-        `task medication-extraction; ${note.length}-char note; ${WARMUP} warm-up requests`,
+        `task medication-extraction; ${BENCH_NOTE.length}-char note; ${WARMUP} warm-up requests`,
     );
     summarise('new key (model call)', fresh);
     summarise('replay (no model call)', replays);

@@ -23,16 +23,21 @@
  * inference API's resident memory at the end of the run, and its peak since it started (the floor's: its own).
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { createGatewayClient } from '../../client/gatewayClient.js';
 import { PROJECT_ROOT } from '../emulators.js';
-import { describeMachine } from '../machine.js';
+import { describeMachine, machineTicks, processCpuMs, processMemoryMiB } from '../machine.js';
 import { spawnGroup } from '../processes.js';
 import { anyFreePorts, startStack } from '../stack.js';
+import {
+  BENCH_TOKEN,
+  BENCH_BODY as BODY,
+  BENCH_HEADERS as HEADERS,
+  BENCH_NOTE as NOTE,
+} from './benchRequest.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -60,13 +65,6 @@ const RSS_EVERY_S = Number(flags['rss-every']);
 const SLICES = Math.max(1, Number(flags.slices));
 type Scenario = 'floor' | 'new' | 'replay';
 
-const NOTE =
-  'Patient takes metformin 500 mg PO BID and lisinopril 10 mg daily. Started atorvastatin 40 mg qhs. ' +
-  'History of hypertension and type 2 diabetes mellitus. BP 142/88, HbA1c 7.9%.';
-const BODY = JSON.stringify({ task: 'medication-extraction', input: { text: NOTE } });
-const HEADERS = { authorization: 'Bearer dev:bench:clinician:bench', 'content-type': 'application/json' };
-const TICKS_PER_SECOND = 100;
-
 type Row = {
   scenario: Scenario;
   round: number;
@@ -90,39 +88,6 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-function cpuTicks(pid: number): number {
-  // Fields after the command name (which may hold spaces): utime is the 14th field, stime the 15th.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-/**
- * The machine's CPU time so far, from the first line of /proc/stat (all cores, in ticks): busy (everything
- * but idle and iowait) and steal (time the hypervisor gave to other machines: a shared VM's noise).
- */
-function machineTicks(): { busy: number; steal: number; total: number } {
-  const fields = readFileSync('/proc/stat', 'utf8')
-    .split('\n', 1)[0]!
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
-  return {
-    busy: user + nice + system + irq + softirq,
-    steal,
-    total: user + nice + system + idle + iowait + irq + softirq + steal,
-  };
-}
-
-/** Resident memory now (VmRSS), or its peak since the process started (VmHWM). */
-function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN);
-  return kib / 1024;
-}
-
 async function run(
   url: string,
   rate: number,
@@ -132,14 +97,16 @@ async function run(
 ): Promise<Omit<Row, 'scenario' | 'round' | 'rate'>> {
   const latencies: number[] = [];
   const counts = { ok: 0, shed: 0, other: 0 };
-  const ticksBefore = pid ? cpuTicks(pid) : 0;
+  const cpuBefore = pid ? processCpuMs(pid) : 0;
   const machineBefore = machineTicks();
   const rssSamples: string[] = [];
   const started = Date.now();
   const rssTimer =
     pid && RSS_EVERY_S > 0
       ? setInterval(() => {
-          rssSamples.push(`${Math.round((Date.now() - started) / 1000)}s ${rssMiB(pid).toFixed(0)} MiB`);
+          rssSamples.push(
+            `${Math.round((Date.now() - started) / 1000)}s ${processMemoryMiB(pid).toFixed(0)} MiB`,
+          );
         }, RSS_EVERY_S * 1000)
       : null;
   // autocannon paces a rate per second: each connection sends its quota as soon as it can after a tick, and
@@ -188,7 +155,7 @@ async function run(
   if (rssSamples.length > 0) console.log(`  rss: ${rssSamples.join(', ')}`);
   const answered = counts.ok + counts.shed + counts.other;
   latencies.sort((a, b) => a - b);
-  const cpuMs = pid ? ((cpuTicks(pid) - ticksBefore) / TICKS_PER_SECOND) * 1000 : null;
+  const cpuMs = pid ? processCpuMs(pid) - cpuBefore : null;
   const machineAfter = machineTicks();
   const machineTotal = Math.max(1, machineAfter.total - machineBefore.total);
   return {
@@ -208,8 +175,8 @@ async function run(
       busyPct: (100 * (machineAfter.busy - machineBefore.busy)) / machineTotal,
       stealPct: (100 * (machineAfter.steal - machineBefore.steal)) / machineTotal,
     },
-    rssMiB: pid ? rssMiB(pid) : null,
-    peakRssMiB: pid ? rssMiB(pid, 'VmHWM') : null,
+    rssMiB: pid ? processMemoryMiB(pid) : null,
+    peakRssMiB: pid ? processMemoryMiB(pid, 'VmHWM') : null,
   };
 }
 
@@ -218,7 +185,7 @@ async function run(
  * typed client generated from the OpenAPI document (functions/client).
  */
 async function primeReplays(url: string, count: number): Promise<string[]> {
-  const client = createGatewayClient({ baseUrl: url, token: () => 'dev:bench:clinician:bench' });
+  const client = createGatewayClient({ baseUrl: url, token: () => BENCH_TOKEN });
   const keys: string[] = [];
   const batch = 20;
   for (let i = 0; i < count; i += batch) {

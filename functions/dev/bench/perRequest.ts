@@ -13,12 +13,13 @@
  * and the peak RSS of the inference API.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { PROJECT_ROOT } from '../emulators.js';
+import { processCpuMs, processMemoryMiB } from '../machine.js';
 import { anyFreePorts, startStack } from '../stack.js';
+import { BENCH_BODY as BODY, BENCH_HEADERS as HEADERS } from './benchRequest.js';
 
 const DEFAULT_VARIANTS = {
   // What the functions ran with before terraform/functions.tf set their runtime (V8 sized for the host).
@@ -41,23 +42,6 @@ const { values: flags } = parseArgs({
 const VARIANTS = JSON.parse(flags.variants) as Record<string, Record<string, string>>;
 const REQUESTS = Number(flags.requests);
 
-const NOTE =
-  'Patient takes metformin 500 mg PO BID and lisinopril 10 mg daily. Started atorvastatin 40 mg qhs. ' +
-  'History of hypertension and type 2 diabetes mellitus. BP 142/88, HbA1c 7.9%.';
-const BODY = JSON.stringify({ task: 'medication-extraction', input: { text: NOTE } });
-const HEADERS = { authorization: 'Bearer dev:bench:clinician:bench', 'content-type': 'application/json' };
-
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10; // 100 ticks a second
-}
-
-function statusMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN) / 1024;
-}
-
 /** Sends `amount` requests over `connections`, keys from `key`; CPU ms of `pid` per 2xx answer. */
 async function measure(
   url: string,
@@ -68,7 +52,7 @@ async function measure(
 ) {
   let i = 0;
   let ok = 0;
-  const before = cpuMs(pid);
+  const before = processCpuMs(pid);
   let instance: autocannon.Instance | undefined;
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon(
@@ -91,7 +75,7 @@ async function measure(
     if (status >= 200 && status < 300) ok++;
   });
   const result = await finished;
-  return { cpuMsPer2xx: (cpuMs(pid) - before) / ok, ok, p50: result.latency.p50 };
+  return { cpuMsPer2xx: (processCpuMs(pid) - before) / ok, ok, p50: result.latency.p50 };
 }
 
 async function main(): Promise<void> {
@@ -133,7 +117,7 @@ async function main(): Promise<void> {
       const fmt = (n: number) => n.toFixed(2);
       console.log(
         `| ${name} | ${fmt(created.cpuMsPer2xx)} (${created.p50}) | ${fmt(replayed.cpuMsPer2xx)} (${replayed.p50}) | ` +
-          `${fmt(wide.cpuMsPer2xx)} | ${statusMiB(pid, 'VmRSS').toFixed(0)} | ${statusMiB(pid, 'VmHWM').toFixed(0)} |`,
+          `${fmt(wide.cpuMsPer2xx)} | ${processMemoryMiB(pid, 'VmRSS').toFixed(0)} | ${processMemoryMiB(pid, 'VmHWM').toFixed(0)} |`,
       );
     } finally {
       await stack.stop();

@@ -14,7 +14,6 @@
  * Retry-After on 503 and 409, retrying after a connection error.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Firestore } from '@google-cloud/firestore';
@@ -24,6 +23,7 @@ import { DEV_CHAIN_KEY } from '../../src/core/audit/chain.js';
 import { verifyChains } from '../../src/core/audit/chainVerifier.js';
 import { checkCompleteness } from '../../src/core/audit/completeness.js';
 import { PROJECT_ROOT } from '../emulators.js';
+import { processMemoryMiB } from '../machine.js';
 import { faults } from '../modelServer/behaviour.js';
 import { killGroupSync } from '../processes.js';
 import { anyFreePorts, type RunningStack, type StackPartInfo, startStack } from '../stack.js';
@@ -547,8 +547,7 @@ async function auditFindings(chaos: ChaosStack, tenant: string, started: Date): 
 function rssMiB(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
-    const kib = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    return kib / 1024;
+    return processMemoryMiB(pid) || 0;
   } catch {
     return 0; // restarting
   }
