@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Message, Subscription } from '@google-cloud/pubsub';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type protos, v1 } from '@google-cloud/pubsub';
 import { deadLetterHoldSubscription } from '../../functions/dev/reviewTopology.js';
 import { uniqueTenant } from '../support/gatewayHarness.js';
 import { eventarcDelivery, reviewerOf, submit, useReviewStack } from '../support/reviewHarness.js';
@@ -11,6 +12,8 @@ import { eventarcDelivery, reviewerOf, submit, useReviewStack } from '../support
  * or a push subscription's body. (firebase-functions-test cannot serve it: its `wrap`/`wrapV2` only accept
  * functions built with the firebase-functions SDK, which carry `run` and `__endpoint`.)
  */
+
+type IPubsubMessage = protos.google.pubsub.v1.IPubsubMessage;
 
 const pubsubData = (json: unknown) => Buffer.from(JSON.stringify(json)).toString('base64');
 
@@ -105,46 +108,74 @@ describe('review intake: redelivery never makes a second item (Functions Framewo
 
 describe('review intake: undeliverable messages end in the dead-letter topic (Pub/Sub emulator policy)', () => {
   const { h } = useReviewStack();
-  // Pulls the dead-letter topic's hold subscription during a test. Closed after each test, also one that
-  // failed or timed out, and before the harness closes its Pub/Sub client (afterEach runs before after).
-  let hold: Subscription | undefined;
-  afterEach(async () => {
-    const open = hold;
-    hold = undefined;
-    await open?.close();
-  });
 
-  /** Resolves with the first `count` messages the hold subscription receives (each acknowledged). */
-  function deadLettered(subscription: Subscription, count: number): Promise<Message[]> {
-    const received: Message[] = [];
-    return new Promise<Message[]>((resolve, reject) => {
-      subscription.on('message', (message: Message) => {
-        message.ack();
-        received.push(message);
-        if (received.length === count) resolve(received);
-      });
-      subscription.on('error', reject);
-    });
+  /**
+   * The first `count` messages of the dead-letter topic's hold subscription, each acknowledged; or, after
+   * `withinMs`, an error that says what did happen: every delivery the intake answered, and the dead letters
+   * so far. Unary Pull calls, each with its own deadline, rather than a streaming subscriber: a stalled
+   * emulator then fails this test with that account at `withinMs`, not with mocha's bare timeout.
+   */
+  async function deadLettered(count: number, withinMs: number): Promise<IPubsubMessage[]> {
+    const subscriber = new v1.SubscriberClient({ ...h.pubsub.options });
+    const subscription = subscriber.subscriptionPath(
+      h.config.project,
+      deadLetterHoldSubscription(h.topology),
+    );
+    const received: IPubsubMessage[] = [];
+    const deadline = Date.now() + withinMs;
+    try {
+      while (received.length < count && Date.now() < deadline) {
+        const [answer] = await subscriber.pull(
+          { subscription, maxMessages: count - received.length },
+          { timeout: 5_000, retry: null },
+        );
+        const messages = answer.receivedMessages ?? [];
+        if (messages.length > 0) {
+          await subscriber.acknowledge({ subscription, ackIds: messages.map((m) => m.ackId!) });
+          received.push(...messages.map((m) => m.message!));
+        } else {
+          await sleep(250);
+        }
+      }
+    } finally {
+      await subscriber.close();
+    }
+    if (received.length < count) {
+      const seen = h.deliveries.map(
+        (d) => `${d.at} ms: ${d.attributes.case ?? '?'} ${d.acknowledged ? 'acknowledged' : 'refused'}`,
+      );
+      const letters = received.map((m) => m.attributes?.case ?? '?').join(', ') || 'none';
+      throw new Error(
+        `${received.length} of ${count} dead letters (${letters}) within ${withinMs} ms; ` +
+          `the intake answered ${seen.length} deliveries:\n  ${seen.join('\n  ')}`,
+      );
+    }
+    return received;
   }
 
   it('after the subscription’s maximum delivery attempts, not in an endless retry', async function () {
     this.timeout(120_000);
-    hold = h.pubsub.subscription(deadLetterHoldSubscription(h.topology));
-    const arrived = deadLettered(hold, 2);
     const topic = h.pubsub.topic(h.topology.requestsTopic);
     await topic.publishMessage({ data: Buffer.from('{"inferenceId":'), attributes: { case: 'not-json' } });
     await topic.publishMessage({
       json: { schemaVersion: 1, inferenceId: 'inf_neverExisted', tenant: 'acme' },
       attributes: { case: 'unknown-inference' },
     });
-    const deadLetters = await arrived;
-    assert.deepEqual(deadLetters.map((m) => m.attributes.case).sort(), ['not-json', 'unknown-inference']);
+    const deadLetters = await deadLettered(2, 110_000);
+    assert.deepEqual(deadLetters.map((m) => m.attributes?.case).sort(), ['not-json', 'unknown-inference']);
     for (const message of deadLetters) {
       assert.equal(
-        message.attributes.CloudPubSubDeadLetterSourceDeliveryCount,
+        message.attributes?.CloudPubSubDeadLetterSourceDeliveryCount,
         String(h.config.review.maxDeliveryAttempts),
       );
-      assert.equal(message.attributes.CloudPubSubDeadLetterSourceSubscription, h.topology.intakeSubscription);
+      assert.equal(
+        message.attributes?.CloudPubSubDeadLetterSourceSubscription,
+        h.topology.intakeSubscription,
+      );
+      // Each attempt reached the intake, which refused it every time: none was lost on the way, none taken.
+      const attempts = h.deliveries.filter((d) => d.attributes.case === message.attributes?.case);
+      assert.equal(attempts.length, h.config.review.maxDeliveryAttempts);
+      assert.ok(attempts.every((d) => !d.acknowledged));
     }
     const items = await h.firestore
       .collection('reviews')

@@ -58,9 +58,20 @@ export type ReviewHarness = {
   runner: LocalTaskRunner;
   /** Resolves once reviewIntake has taken in (created or found) the review request of `inferenceId`. */
   takenIn(inferenceId: string): Promise<void>;
+  /** Every delivery reviewIntake answered, in order: what a test that waits on Pub/Sub reports on failure. */
+  deliveries: IntakeDelivery[];
   /** The `Authorization` header the local scheduler sends for the given service account. */
   serviceToken(email?: string): string;
   close(): Promise<void>;
+};
+
+export type IntakeDelivery = {
+  /** Milliseconds since the harness started. */
+  at: number;
+  messageId: string;
+  attributes: Record<string, string>;
+  /** Acknowledged (the function returned) or refused (it threw, so Pub/Sub delivers the message again). */
+  acknowledged: boolean;
 };
 
 export type ReviewHarnessOptions = {
@@ -105,8 +116,25 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
     names.jobs,
     delegate((g) => g.reviewJobs),
   );
+  const startedAt = Date.now();
+  const deliveries: IntakeDelivery[] = [];
   cloudEvent(names.intake, async (event: CloudEvent<unknown>) => {
-    await gateway!.reviewIntake(event);
+    const message = (event.data as { message?: { messageId?: string; attributes?: Record<string, string> } })
+      ?.message;
+    const record = (acknowledged: boolean) =>
+      deliveries.push({
+        at: Date.now() - startedAt,
+        messageId: message?.messageId ?? event.id,
+        attributes: message?.attributes ?? {},
+        acknowledged,
+      });
+    try {
+      await gateway!.reviewIntake(event);
+    } catch (error) {
+      record(false);
+      throw error;
+    }
+    record(true);
     const { inferenceId } = parseReviewRequestEvent(event);
     taken.add(inferenceId);
     for (const resolve of waiting.get(inferenceId) ?? []) resolve();
@@ -194,6 +222,7 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
     audit,
     logLines,
     runner,
+    deliveries,
     takenIn: (inferenceId) =>
       taken.has(inferenceId)
         ? Promise.resolve()
