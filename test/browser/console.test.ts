@@ -315,7 +315,18 @@ describe('reviewer console in Chromium, against the local stack', function () {
     assert.equal(await textOf(page, '[data-provider="local-b"] .state'), 'closed');
     // The decisions of the earlier tests, as charts per task.
     await page.waitForSelector('figure.chart[data-task="medication-extraction"] canvas');
-    assert.ok(Number(await textOf(page, '[data-figure="depth"]')) >= 6);
+    // The six fail-overs reach the queue through Pub/Sub, after their 202s: the view polls until it counts them.
+    await page.waitForFunction(
+      () =>
+        Number(
+          (
+            globalThis as unknown as {
+              document: { querySelector(s: string): { textContent: string } | null };
+            }
+          ).document.querySelector('[data-figure="depth"]')?.textContent,
+        ) >= 6,
+      { timeout: 30_000 },
+    );
     await assertAccessible(page, 'the admin view');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'admin.png'), fullPage: true });
     await page.close();
