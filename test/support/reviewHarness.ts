@@ -288,19 +288,9 @@ async function listen(server: Server): Promise<Server> {
 
 const urlOf = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-/**
- * Stops a server once its requests in flight have been answered (at most `graceMs`, then it drops them), so
- * that a delivery the emulator pushed just before its subscription went finishes on an open gateway: cut
- * off, it went on running after the harness had terminated its Firestore client, and failed there.
- */
-async function close(server: Server, graceMs = 10_000): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // A keep-alive connection becomes idle when its request is answered; close each as it does.
-  const idle = setInterval(() => server.closeIdleConnections(), 50);
-  const cutOff = setTimeout(() => server.closeAllConnections(), graceMs);
-  await closed;
-  clearInterval(idle);
-  clearTimeout(cutOff);
+async function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 /** Inference-API shortcuts shared by the review tests. */
