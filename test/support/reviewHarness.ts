@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Firestore } from '@google-cloud/firestore';
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import { type CloudEvent, cloudEvent, http } from '@google-cloud/functions-framework';
@@ -100,10 +101,25 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
   let gateway: Gateway | null = null;
   const taken = new Set<string>();
   const waiting = new Map<string, (() => void)[]>();
+  // Every function run in progress. A run can outlive its connection (the emulator drops its push connection
+  // when its subscription is deleted), so closing the servers does not wait for it; `close` does, before it
+  // terminates the Firestore client the run is still using.
+  const running = new Set<Promise<unknown>>();
+  const tracked = <T>(run: T): T => {
+    if (run instanceof Promise) {
+      const settled = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      running.add(settled);
+      void settled.then(() => running.delete(settled));
+    }
+    return run;
+  };
   const delegate =
     (pick: (g: Gateway) => HttpFunction): HttpFunction =>
     (req, res) =>
-      pick(gateway!)(req, res);
+      tracked(pick(gateway!)(req, res));
   http(
     names.inference,
     delegate((g) => g.inferenceApi),
@@ -118,7 +134,7 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
   );
   const startedAt = Date.now();
   const deliveries: IntakeDelivery[] = [];
-  cloudEvent(names.intake, async (event: CloudEvent<unknown>) => {
+  const takeIn = async (event: CloudEvent<unknown>) => {
     const message = (event.data as { message?: { messageId?: string; attributes?: Record<string, string> } })
       ?.message;
     const record = (acknowledged: boolean) =>
@@ -139,7 +155,8 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
     taken.add(inferenceId);
     for (const resolve of waiting.get(inferenceId) ?? []) resolve();
     waiting.delete(inferenceId);
-  });
+  };
+  cloudEvent(names.intake, (event: CloudEvent<unknown>) => tracked(takeIn(event)));
   const inferenceServer = await listen(
     checkAnswersAgainstContract(getTestServer(names.inference), 'inference'),
   );
@@ -239,6 +256,7 @@ export async function startReviewHarness(options: ReviewHarnessOptions): Promise
           .catch(() => undefined);
       }
       await Promise.all([inferenceServer, reviewerServer, jobsServer, intakeServer].map(close));
+      await Promise.race([Promise.all(running), sleep(10_000, undefined, { ref: false })]);
       await g.close();
       await pubsub.close();
       await firestore.terminate();
