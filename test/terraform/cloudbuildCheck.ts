@@ -88,6 +88,7 @@ export const SPAWNED_PROGRAMS: Readonly<Record<string, readonly string[]>> = {
   'test/terraform/terraformCli.test.ts': ['terraform'],
   'test/terraform/variableValidation.test.ts': ['terraform'],
   'test/unit/gaxFallbackPreload.test.ts': [], // process.execPath on test/fixtures/commitResolutions.mjs
+  'test/unit/signalRelay.test.ts': [], // process.execPath on test/fixtures/busyAtSignal.ts
 };
 
 const TOOLCHAIN_BIN = '/workspace/.toolchain/bin';
