@@ -275,7 +275,7 @@ for (const c of cases) {
   });
 }
 
-describe('provider adapter: OpenAI-compatible (openai), against a local model server and its faults', () => {
+describe('provider adapter: OpenAI-compatible (undici), against a local model server and its faults', () => {
   let server: ModelServer;
   let client: OpenAiCompatibleProvider;
   const medPrompt = {
@@ -379,19 +379,10 @@ describe('provider adapter: OpenAI-compatible (openai), against a local model se
 
   it('reads no more than 8 MiB of an answer: a larger body is malformed, not buffered', async () => {
     // A well-formed completion, 9 MiB long: without the limit it would be read whole and succeed.
-    const completion = JSON.stringify({
-      model: 'm',
-      choices: [{ message: { content: 'x'.repeat(9 * 1024 * 1024) }, finish_reason: 'stop' }],
-    });
-    const huge = createServer((req, res) => {
-      req.resume();
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(completion);
-    });
-    await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve));
+    const wire = await startOpenAiWireServer();
+    wire.respond({ kind: 'answer', text: 'x'.repeat(9 * 1024 * 1024) });
     try {
-      const { port } = huge.address() as AddressInfo;
-      const direct = new OpenAiCompatibleProvider('openai', { baseUrl: `http://127.0.0.1:${port}/v1` });
+      const direct = new OpenAiCompatibleProvider('openai', { baseUrl: `${wire.url}/v1` });
       const e = await direct
         .complete({ model: 'm', prompt: medPrompt, signal: new AbortController().signal })
         .then(
@@ -400,8 +391,7 @@ describe('provider adapter: OpenAI-compatible (openai), against a local model se
         );
       assert.equal(e.failure, 'malformed');
     } finally {
-      huge.closeAllConnections();
-      await new Promise((resolve) => huge.close(resolve));
+      await wire.close();
     }
   });
 
