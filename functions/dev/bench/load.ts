@@ -266,16 +266,17 @@ function printRatios(rows: Row[]): void {
     '\nRatios (median over rounds; targets: new p50 ≤ 1.3×, new p97.5 ≤ 1.5× floor; replay p97.5 ≤ floor p50)',
   );
   for (const rate of RATES) {
-    const of = (s: Scenario, k: keyof Row['p']) =>
-      median(rows.filter((r) => r.scenario === s && r.rate === rate).map((r) => r.p[k]));
-    const cpu = (s: Scenario) =>
-      median(rows.filter((r) => r.scenario === s && r.rate === rate).map((r) => r.cpuMsPerReq ?? Number.NaN));
+    const medianOf = (s: Scenario, pick: (r: Row) => number) =>
+      median(rows.filter((r) => r.scenario === s && r.rate === rate).map(pick));
+    const of = (s: Scenario, k: keyof Row['p']) => medianOf(s, (r) => r.p[k]);
+    const cpu = (s: Scenario) => medianOf(s, (r) => r.cpuMsPerReq ?? Number.NaN);
     const floor50 = of('floor', 'p50');
     const floor975 = of('floor', 'p97_5');
+    const floorCpu = cpu('floor');
     console.log(
       `  ${rate} req/s: new/floor p50 ${fmt(of('new', 'p50') / floor50, 2)}×, p97.5 ${fmt(of('new', 'p97_5') / floor975, 2)}×; ` +
         `replay p97.5 / floor p50 ${fmt(of('replay', 'p97_5') / floor50, 2)}×; ` +
-        `CPU per answer: floor ${fmt(cpu('floor'), 2)} ms, new key ${fmt(cpu('new') / cpu('floor'), 2)}× it, replay ${fmt(cpu('replay') / cpu('floor'), 2)}×`,
+        `CPU per answer: floor ${fmt(floorCpu, 2)} ms, new key ${fmt(cpu('new') / floorCpu, 2)}× it, replay ${fmt(cpu('replay') / floorCpu, 2)}×`,
     );
   }
 }
