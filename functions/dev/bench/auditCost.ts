@@ -34,27 +34,25 @@ import { installProblemFinalHandler } from '../../src/http/frameworkErrors.js';
 import { startFirestoreEmulator } from '../emulators.js';
 import { describeMachine } from '../machine.js';
 import { startModelServer } from '../modelServer/modelServer.js';
+import { BENCH_NOTE } from './benchRequest.js';
+import { percentile } from './percentile.js';
 
 const EVENTS = Number(process.env.BENCH_AUDIT_EVENTS ?? 2_000);
 const REQUESTS = Number(process.env.BENCH_AUDIT_REQUESTS ?? 400);
 const BLOCK = 20;
 const WARMUP = 30;
 const PROJECT = 'demo-clinical-gateway-bench';
-const note =
-  'Patient takes metformin 500 mg PO BID and lisinopril 10 mg daily. Started atorvastatin 40 mg qhs. ' +
-  'History of hypertension and type 2 diabetes mellitus. BP 142/88, HbA1c 7.9%.';
 
 type Stats = { n: number; mean: number; p50: number; p95: number; p99: number };
 
 function stats(samples: number[]): Stats {
   const s = [...samples].sort((a, b) => a - b);
-  const at = (p: number) => s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
   return {
     n: s.length,
     mean: s.reduce((a, b) => a + b, 0) / s.length,
-    p50: at(50),
-    p95: at(95),
-    p99: at(99),
+    p50: percentile(s, 50),
+    p95: percentile(s, 95),
+    p99: percentile(s, 99),
   };
 }
 
@@ -218,7 +216,11 @@ async function perRequest(dir: string, firestore: Firestore): Promise<void> {
         'Content-Type': 'application/json',
         'Idempotency-Key': key,
       },
-      body: JSON.stringify({ task: 'medication-extraction', input: { text: note }, patientRef: 'mrn-1' }),
+      body: JSON.stringify({
+        task: 'medication-extraction',
+        input: { text: BENCH_NOTE },
+        patientRef: 'mrn-1',
+      }),
     });
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`benchmark request answered ${res.status}`);

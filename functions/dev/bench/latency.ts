@@ -19,12 +19,10 @@ import { startFirestoreEmulator } from '../emulators.js';
 import { describeMachine } from '../machine.js';
 import { startModelServer } from '../modelServer/modelServer.js';
 import { BENCH_BODY, BENCH_HEADERS, BENCH_NOTE } from './benchRequest.js';
+import { percentile } from './percentile.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
 const WARMUP = 20;
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 
 function summarise(label: string, samples: number[]) {
   const s = [...samples].sort((a, b) => a - b);

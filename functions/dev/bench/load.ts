@@ -38,6 +38,7 @@ import {
   BENCH_HEADERS as HEADERS,
   BENCH_NOTE as NOTE,
 } from './benchRequest.js';
+import { percentile } from './percentile.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -82,11 +83,6 @@ type Row = {
   rssMiB: number | null;
   peakRssMiB: number | null;
 };
-
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
 
 async function run(
   url: string,
@@ -164,10 +160,10 @@ async function run(
     ...counts,
     errors: result.errors + result.timeouts,
     p: {
-      p50: percentile(latencies, 0.5),
-      p90: percentile(latencies, 0.9),
-      p97_5: percentile(latencies, 0.975),
-      p99: percentile(latencies, 0.99),
+      p50: percentile(latencies, 50),
+      p90: percentile(latencies, 90),
+      p97_5: percentile(latencies, 97.5),
+      p99: percentile(latencies, 99),
       max: latencies.at(-1) ?? Number.NaN,
     },
     cpuMsPerReq: cpuMs !== null && counts.ok > 0 ? cpuMs / counts.ok : null,

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeMachine } from '../machine.js';
 import { anyFreePorts, startStack } from '../stack.js';
+import { percentile } from './percentile.js';
 
 const ITEMS = Number(process.env.BENCH_ITEMS ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
@@ -22,9 +23,6 @@ const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 25);
 const CONTRACT_MS = 5_000;
 const note =
   'Patient takes metformin 500 mg PO BID and lisinopril 10 mg daily. Started atorvastatin 40 mg qhs.';
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 
 function summarise(label: string, samples: number[]) {
   const s = [...samples].sort((a, b) => a - b);
