@@ -12,7 +12,7 @@ import {
   isGatewayError,
   LeaseLostError,
 } from '../../functions/src/core/errors.js';
-import { IdempotencyLedger } from '../../functions/src/core/idempotency/ledger.js';
+import { IdempotencyLedger, ledgerRecordId } from '../../functions/src/core/idempotency/ledger.js';
 import type { InferenceStore } from '../../functions/src/core/inference/inference.js';
 import { InferenceService } from '../../functions/src/core/inference/inferenceService.js';
 import { ProviderRouter } from '../../functions/src/core/routing/router.js';
@@ -33,6 +33,14 @@ import {
  */
 
 type Counts = Record<string, number>;
+
+/** Polls `done` every 10 ms; fails naming `what` if it is not true within 5 s. */
+async function waitFor(done: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 5_000; !done(); ) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 /**
  * Counts the Firestore RPCs of this process while `work` runs, by method (commit, batchGetDocuments,
@@ -199,6 +207,9 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
       key: DEV_CHAIN_KEY,
       heads: store,
       warn: () => undefined,
+      // The background rounds of an unknown outcome, at test speed.
+      recheck: { minMs: 20, maxMs: 50, attempts: 8 },
+      recommit: { minMs: 20, maxMs: 50, attempts: 20 },
     });
     const ledger = new IdempotencyLedger(new FirestoreLedgerStore(db), { ttlMs: 3_600_000, leaseMs: 30_000 });
     const svc = new InferenceService({
@@ -281,6 +292,74 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
     assert.equal(retry.replayed, true, 'the late commit is the answer: the retry replays it');
     assert.equal(retry.status, 200);
     assert.equal((await models.a.stats()).requests - calls, 1, 'one model call for the key');
+  });
+
+  /** A store that is down: the first completion is dropped unapplied, and nothing answers until `wake`. */
+  function droppedCompletion() {
+    let down = true;
+    let commits = 0;
+    const unavailable = () => new DependencyUnavailableError('inference store');
+    const wrap = (store: InferenceStore): InferenceStore => ({
+      readHead: async (id) => {
+        if (down) throw unavailable();
+        return store.readHead(id);
+      },
+      getInference: (id) => store.getInference(id),
+      commitCompletion: async (input) => {
+        commits++;
+        if (down) throw unavailable();
+        await store.commitCompletion(input);
+      },
+    });
+    return {
+      wrap,
+      wake: () => {
+        down = false;
+      },
+      commits: () => commits,
+    };
+  }
+
+  it('a completion the store dropped while its outcome was unknown is written again once it answers: the retry replays it', async () => {
+    const store = droppedCompletion();
+    const { create, events } = service(store.wrap);
+    const key = randomUUID();
+    const calls = (await models.a.stats()).requests;
+    await assert.rejects(create(key), (e) => isCommitOutcomeUnknownError(e));
+    await waitFor(() => store.commits() >= 3, 'the completion written again while the store is down');
+    assert.equal(events.length, 0, 'no event while the outcome is unknown');
+    store.wake();
+    await waitFor(() => events.length > 0, 'the completed event');
+    assert.deepEqual(
+      events.map((e) => e.eventType),
+      ['inference.completed'],
+    );
+    const retry = await create(key);
+    assert.equal(retry.replayed, true, 'the rewritten completion is the answer: the retry replays it');
+    assert.equal(retry.status, 200);
+    assert.equal((await models.a.stats()).requests - calls, 1, 'one model call for the key');
+  });
+
+  it('a dropped completion whose key was taken over meanwhile is not written: inference.failed (lease_lost), once', async () => {
+    const store = droppedCompletion();
+    const { create, events } = service(store.wrap);
+    const key = randomUUID();
+    await assert.rejects(create(key), (e) => isCommitOutcomeUnknownError(e));
+    // Another holder's claim replaces ours (as a retry does once the lease has run out): a new write time.
+    const recordId = ledgerRecordId(tenant, key);
+    await db.collection('idempotencyKeys').doc(recordId).update({ ownerToken: 'someone-else' });
+    const commitsBefore = store.commits();
+    store.wake();
+    await waitFor(() => events.length > 0, 'the failure event');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(
+      events.map((e) => [e.eventType, e.decision?.failureReason]),
+      [['inference.failed', 'lease_lost']],
+    );
+    assert.equal(store.commits() - commitsBefore, 1, 'one refused write, then no more');
+    const record = (await db.collection('idempotencyKeys').doc(recordId).get()).data();
+    assert.equal(record?.ownerToken, 'someone-else', "the other holder's claim is left alone");
+    assert.equal(record?.state, 'in_progress');
   });
 
   it('a commit that did not apply stays a failure: inference.failed, the key released', async () => {

@@ -26,6 +26,13 @@ import type { AuditEvent } from './events.js';
  * the caller gets `CommitOutcomeUnknownError` (503) at once and the read-back is repeated in the background,
  * with backoff, for a few minutes: a commit that lands late gets its event emitted, and one that never does
  * its failure (`ifNeverLanded`), so the chain never records both.
+ *
+ * A change whose write is conditional on a version only it can meet once (the inference completion: the
+ * claim's write time) may say `recommit`: then the background rounds also run the write again, so that a
+ * write the store dropped (a stall outlived the client's own deadline, an outage answered UNAVAILABLE) still
+ * lands once the store is back, instead of the answer being lost and the model called again for the retry.
+ * Two runs cannot both apply (the first one changes the version the other is conditioned on), and every run
+ * writes the same sealed event, so whichever lands, the chain is the same.
  */
 
 /** What one run of a change produced: the event it sealed (null: nothing to write) and its result. */
@@ -52,9 +59,29 @@ export type AuditTrailDeps = {
   pending?: { release(eventId: string): void };
   /** When an unresolved commit is read back again (default: 1 s doubling to 30 s, 8 times). */
   recheck?: Backoff & { attempts: number };
+  /**
+   * When an unresolved `recommit` change is run again (default: 1 s doubling to 5 s, 30 times, about
+   * 2.4 minutes): often, so that the write lands soon after the store is back, before a retry of the
+   * request finds the claim's lease run out and takes the key over.
+   */
+  recommit?: Backoff & { attempts: number };
 };
 
 const DEFAULT_RECHECK = { minMs: 1_000, maxMs: 30_000, attempts: 8 } as const;
+const DEFAULT_RECOMMIT = { minMs: 1_000, maxMs: 5_000, attempts: 30 } as const;
+
+export type CommitOptions = {
+  /**
+   * Records the change's failure once it is known that it never committed (after a
+   * `CommitOutcomeUnknownError`); `refusal` is the error a `recommit` run was refused with, if one was.
+   */
+  ifNeverLanded?: (refusal?: unknown) => Promise<void>;
+  /**
+   * `perform` may run again in the background while the outcome is unknown: it writes the same sealed event
+   * under a precondition that only one run can meet.
+   */
+  recommit?: boolean;
+};
 
 export class AuditTrail {
   constructor(private readonly deps: AuditTrailDeps) {}
@@ -73,7 +100,7 @@ export class AuditTrail {
   async commit<T>(
     inferenceId: string,
     perform: (track: (sealed: Sealed<T>) => Sealed<T>) => Promise<Sealed<T>>,
-    options: { ifNeverLanded?: () => Promise<void> } = {},
+    options: CommitOptions = {},
   ): Promise<T> {
     const attempts = new Map<string, Sealed<T>>();
     const track = (sealed: Sealed<T>) => {
@@ -86,7 +113,9 @@ export class AuditTrail {
     } catch (error) {
       // Nothing was sealed, so nothing was written: the error is the answer.
       if (attempts.size === 0) throw error;
-      const landed = await this.resolveAmbiguous(inferenceId, attempts, error, options.ifNeverLanded);
+      const landed = await this.resolveAmbiguous(inferenceId, attempts, error, () =>
+        this.recheckLater(inferenceId, attempts, options.recommit ? () => perform(track) : null, options),
+      );
       if (landed === 'unknown') throw new CommitOutcomeUnknownError({ cause: error });
       if (!landed) throw error;
       committed = landed;
@@ -120,7 +149,7 @@ export class AuditTrail {
     inferenceId: string,
     attempts: ReadonlyMap<string, Sealed<T>>,
     error: unknown,
-    ifNeverLanded: (() => Promise<void>) | undefined,
+    recheckLater: () => void,
   ): Promise<Sealed<T> | null | 'unknown'> {
     let head: ChainHead | null;
     try {
@@ -130,26 +159,46 @@ export class AuditTrail {
         inferenceId,
         error: isGatewayError(error) ? error.kind : error instanceof Error ? error.name : typeof error,
       });
-      this.recheckLater(inferenceId, attempts, ifNeverLanded);
+      recheckLater();
       return 'unknown';
     }
     return landedRun(head, attempts);
   }
 
   /**
-   * Reads the head back again later, in the background, and emits the event of a run that turns out to have
-   * committed. Stops at the first run found; a head that names none of ours is read again (a stalled store
-   * may apply our write after answering a read), until the attempts run out.
+   * Resolves an unknown outcome in the background and emits the event of a run that turns out to have
+   * committed. Each round reads the head back (a stalled store may apply our write after answering a read,
+   * so a head that names none of ours is read again) or, for a `recommit` change, first runs the write again:
+   * it lands if the store dropped ours, and fails its precondition if ours landed meanwhile (then the head
+   * says so) or the key was taken over (then the head names none of ours). The last round only reads: a
+   * write still queued then is long past its deadline. No run found committed: `ifNeverLanded`.
    */
   private recheckLater<T>(
     inferenceId: string,
     attempts: ReadonlyMap<string, Sealed<T>>,
-    ifNeverLanded: (() => Promise<void>) | undefined,
+    recommit: (() => Promise<Sealed<T>>) | null,
+    options: CommitOptions,
   ): void {
-    const recheck = this.deps.recheck ?? DEFAULT_RECHECK;
+    const schedule = recommit
+      ? (this.deps.recommit ?? DEFAULT_RECOMMIT)
+      : (this.deps.recheck ?? DEFAULT_RECHECK);
     const run = async () => {
-      for (let attempt = 1; attempt <= recheck.attempts; attempt++) {
-        await new Promise<void>((resolve) => setTimeout(resolve, backoffDelayMs(attempt, recheck)).unref());
+      for (let attempt = 1; attempt <= schedule.attempts; attempt++) {
+        await new Promise<void>((resolve) => setTimeout(resolve, backoffDelayMs(attempt, schedule)).unref());
+        let refusal: unknown = null;
+        if (recommit && attempt < schedule.attempts) {
+          const outcome = await recommit().then(
+            (sealed) => ({ sealed }),
+            (error: unknown) => ({ error }),
+          );
+          if ('sealed' in outcome) {
+            if (outcome.sealed.event) await this.emitCommitted(outcome.sealed.event);
+            return;
+          }
+          // Unavailable: this write too may apply later. Otherwise the store answered and refused it, for a
+          // run of ours that landed (the head names it) or because the key is someone else's now.
+          if (!isGatewayError(outcome.error, 'dependency_unavailable')) refusal = outcome.error;
+        }
         const head = await this.deps.heads.readHead(inferenceId).catch(() => undefined);
         if (head === undefined) continue;
         const landed = landedRun(head, attempts);
@@ -157,9 +206,14 @@ export class AuditTrail {
           await this.emitCommitted(landed.event);
           return;
         }
+        if (refusal) {
+          // Refused, and not for a run of ours: the key is someone else's now.
+          await options.ifNeverLanded?.(refusal);
+          return;
+        }
       }
       // Long past any deadline of the write: it never landed, and the caller's failure stands.
-      await ifNeverLanded?.();
+      await options.ifNeverLanded?.();
     };
     void run().catch(() => undefined);
   }

@@ -190,8 +190,20 @@ export class InferenceService {
           return sealed;
         },
         {
-          ifNeverLanded: () =>
-            this.fail(claim, principal, ctx, request, promptHash, unknownOutcome, started, routed.attempts),
+          // Conditioned on the claim's write time, so the trail may write it again while its outcome is
+          // unknown: a completion the store dropped still lands, unless the key was taken over meanwhile.
+          recommit: true,
+          ifNeverLanded: (refusal) =>
+            this.fail(
+              claim,
+              principal,
+              ctx,
+              request,
+              promptHash,
+              refusal ?? unknownOutcome,
+              started,
+              routed.attempts,
+            ),
         },
       );
     } catch (e) {
@@ -199,8 +211,9 @@ export class InferenceService {
         // The completion may still land: its event or its failure is recorded once the trail knows which.
         // The claim stays ours until then. Released now, the release could overtake the queued completion
         // (both wait on the same stalled store) and void it, and the retry would call the model again. So
-        // a retry meanwhile gets 409; it replays the completion once it lands, and runs anew once the trail
-        // finds it never did (`ifNeverLanded` releases the claim) or the lease runs out.
+        // a retry meanwhile gets 409; it replays the completion once it lands (the trail writes it again
+        // if the store dropped it), and runs anew once the trail finds it never did (`ifNeverLanded`
+        // releases the claim) or the lease runs out.
         unknownOutcome = e;
         throw e;
       }
