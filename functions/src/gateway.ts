@@ -172,6 +172,7 @@ export function createGateway(
     pending: pendingRelease,
     // ERROR: a lost audit event is a compliance incident; the log-based metric on it pages (terraform/).
     warn: (message, fields) => logger.error(message, fields),
+    info: (message, fields) => logger.info(message, fields),
   });
   const shared: Shared = {
     firestore,

@@ -200,6 +200,7 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
   function service(wrap: (store: InferenceStore) => InferenceStore) {
     const config = testConfig(models);
     const events: AuditEvent[] = [];
+    const resolutions: unknown[] = [];
     const real = new FirestoreInferenceStore(db);
     const store = wrap(real);
     const trail = new AuditTrail({
@@ -207,6 +208,7 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
       key: DEV_CHAIN_KEY,
       heads: store,
       warn: () => undefined,
+      info: (message, fields) => resolutions.push({ message, outcome: fields?.outcome }),
       // The background rounds of an unknown outcome, at test speed.
       recheck: { minMs: 20, maxMs: 50, attempts: 8 },
       recommit: { minMs: 20, maxMs: 50, attempts: 20 },
@@ -240,7 +242,7 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
           trace: null,
         },
       );
-    return { create, events, real, ledger };
+    return { create, events, real, ledger, resolutions };
   }
 
   it('a commit that applied but answered UNAVAILABLE is a success: the completed event, not a failure', async () => {
@@ -271,14 +273,15 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
     });
     let lateCommit: Promise<void> | null = null;
     let stalled = true;
-    const { create } = service((store) => ({
+    const { create, events, resolutions } = service((store) => ({
       readHead: async (id) => {
         if (stalled) throw new DependencyUnavailableError('inference store');
         return store.readHead(id);
       },
       getInference: (id) => store.getInference(id),
       commitCompletion: async (input) => {
-        lateCommit = awake.then(() => store.commitCompletion(input));
+        // Only the first write is queued; the trail's rewrites meanwhile find the store unavailable.
+        lateCommit ??= awake.then(() => store.commitCompletion(input));
         throw new DependencyUnavailableError('inference store');
       },
     }));
@@ -292,6 +295,9 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
     assert.equal(retry.replayed, true, 'the late commit is the answer: the retry replays it');
     assert.equal(retry.status, 200);
     assert.equal((await models.a.stats()).requests - calls, 1, 'one model call for the key');
+    await waitFor(() => events.length > 1, 'the completed event');
+    assert.deepEqual(events.map((e) => e.eventType).sort(), ['inference.completed', 'inference.replayed']);
+    assert.deepEqual(resolutions, [{ message: 'audited commit outcome resolved', outcome: 'landed' }]);
   });
 
   /** A store that is down: the first completion is dropped unapplied, and nothing answers until `wake`. */
@@ -322,7 +328,7 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
 
   it('a completion the store dropped while its outcome was unknown is written again once it answers: the retry replays it', async () => {
     const store = droppedCompletion();
-    const { create, events } = service(store.wrap);
+    const { create, events, resolutions } = service(store.wrap);
     const key = randomUUID();
     const calls = (await models.a.stats()).requests;
     await assert.rejects(create(key), (e) => isCommitOutcomeUnknownError(e));
@@ -338,11 +344,12 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
     assert.equal(retry.replayed, true, 'the rewritten completion is the answer: the retry replays it');
     assert.equal(retry.status, 200);
     assert.equal((await models.a.stats()).requests - calls, 1, 'one model call for the key');
+    assert.deepEqual(resolutions, [{ message: 'audited commit outcome resolved', outcome: 'written_again' }]);
   });
 
   it('a dropped completion whose key was taken over meanwhile is not written: inference.failed (lease_lost), once', async () => {
     const store = droppedCompletion();
-    const { create, events } = service(store.wrap);
+    const { create, events, resolutions } = service(store.wrap);
     const key = randomUUID();
     await assert.rejects(create(key), (e) => isCommitOutcomeUnknownError(e));
     // Another holder's claim replaces ours (as a retry does once the lease has run out): a new write time.
@@ -360,6 +367,7 @@ describe('the audited completion: ambiguous commits and lost leases (emulator)',
     const record = (await db.collection('idempotencyKeys').doc(recordId).get()).data();
     assert.equal(record?.ownerToken, 'someone-else', "the other holder's claim is left alone");
     assert.equal(record?.state, 'in_progress');
+    assert.deepEqual(resolutions, [{ message: 'audited commit outcome resolved', outcome: 'refused' }]);
   });
 
   it('a commit that did not apply stays a failure: inference.failed, the key released', async () => {

@@ -53,6 +53,11 @@ export type AuditTrailDeps = {
    */
   warn: (message: string, fields?: Record<string, unknown>) => void;
   /**
+   * Operational log at INFO: how an unknown outcome was resolved in the background (ids and kinds only), so
+   * that each `outcome unknown` line has its ending. Absent: not logged.
+   */
+  info?: (message: string, fields?: Record<string, unknown>) => void;
+  /**
    * Told each chained event the sink took, so its pending copy can be deleted (batched, off the request
    * path). Absent: copies are left to the repair sweep.
    */
@@ -139,6 +144,14 @@ export class AuditTrail {
     return writeAuditEvent(this.deps.sink, event, this.deps.warn);
   }
 
+  /**
+   * The ending of an `outcome unknown`: `landed` (the first write applied after all), `written_again` (a
+   * recommit applied), `refused` (the key was taken over) or `never_landed`.
+   */
+  private resolved(inferenceId: string, outcome: string, rounds: number): void {
+    this.deps.info?.('audited commit outcome resolved', { inferenceId, outcome, rounds });
+  }
+
   /** Emits a committed chained event and, once the sink has it, lets its pending copy go. */
   private async emitCommitted(event: AuditEvent): Promise<void> {
     if (await this.emit(event)) this.deps.pending?.release(event.eventId);
@@ -192,6 +205,7 @@ export class AuditTrail {
             (error: unknown) => ({ error }),
           );
           if ('sealed' in outcome) {
+            this.resolved(inferenceId, 'written_again', attempt);
             if (outcome.sealed.event) await this.emitCommitted(outcome.sealed.event);
             return;
           }
@@ -203,16 +217,19 @@ export class AuditTrail {
         if (head === undefined) continue;
         const landed = landedRun(head, attempts);
         if (landed?.event) {
+          this.resolved(inferenceId, 'landed', attempt);
           await this.emitCommitted(landed.event);
           return;
         }
         if (refusal) {
           // Refused, and not for a run of ours: the key is someone else's now.
+          this.resolved(inferenceId, 'refused', attempt);
           await options.ifNeverLanded?.(refusal);
           return;
         }
       }
       // Long past any deadline of the write: it never landed, and the caller's failure stands.
+      this.resolved(inferenceId, 'never_landed', schedule.attempts);
       await options.ifNeverLanded?.();
     };
     void run().catch(() => undefined);
