@@ -40,6 +40,7 @@ import { BreakerStatusReader } from './core/breakers/breakerStatusReader.js';
 import type { BreakerStore } from './core/breakers/breakerStore.js';
 import { SharedBreakerBoard } from './core/breakers/sharedBreakerBoard.js';
 import type { Clock } from './core/clock.js';
+import { auditLapsedClaims, LapsedClaimSweep } from './core/idempotency/lapsedClaims.js';
 import { IdempotencyLedger } from './core/idempotency/ledger.js';
 import { InferenceService } from './core/inference/inferenceService.js';
 import { CallbackDelivery, CallbackOrigins } from './core/review/callbacks.js';
@@ -253,7 +254,12 @@ function createInferenceSide(
   const router = new ProviderRouter({ clients, breakers: overrides.breakers ?? sharedBreakers! });
   const ledger = new IdempotencyLedger(
     new FirestoreLedgerStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
-    { ttlMs: config.idempotency.ttlMs, leaseMs: config.idempotency.leaseMs, ...clock },
+    {
+      ttlMs: config.idempotency.ttlMs,
+      leaseMs: config.idempotency.leaseMs,
+      lapsed: auditLapsedClaims(shared.trail, { gatewayVersion: config.version, ...clock }),
+      ...clock,
+    },
   );
   const inferences = new InferenceService({
     ledger,
@@ -295,6 +301,11 @@ const SWEEP_BATCH = { batchSize: 200, maxBatches: 5 };
 const AUDIT_REPAIR_BATCH = { pageSize: 200, maxPages: 5 };
 /** Inferences whose review request is re-sent per sweep at most (one transaction each). */
 const RECONCILE_LIMIT = 100;
+/**
+ * Lapsed claims ended per sweep, and how long past its lease a claim is left to a retry of its own (which
+ * ends it too, with the same event) before the sweep ends it.
+ */
+const LAPSED_CLAIMS = { limit: 200, graceMs: 60_000 };
 const CLOUD_TASKS_DISPATCH_DEADLINE_SECONDS = 30;
 /**
  * One failed publish opens the review publisher's circuit (the outbox holds the entry); a probe goes out
@@ -450,6 +461,12 @@ function createReviewSide(config: Config, overrides: GatewayOverrides, shared: S
         ...clock,
       }),
       repair: { graceMs: config.audit.pendingGraceMs, ...AUDIT_REPAIR_BATCH },
+      lapsedClaims: new LapsedClaimSweep({
+        store: new FirestoreLedgerStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
+        audit: auditLapsedClaims(trail, { gatewayVersion: config.version, ...clock }),
+        ...clock,
+      }),
+      lapsed: LAPSED_CLAIMS,
       healthy: shared.healthy,
       logger: shared.loggerOf('reviewJobs'),
     }),

@@ -12,6 +12,7 @@ import { LoggingAuditSink } from '../../functions/src/adapters/audit/loggingAudi
 import { devOidcToken } from '../../functions/src/adapters/auth/serviceCallerAuthenticator.js';
 import { collections } from '../../functions/src/adapters/firestore/firestoreClient.js';
 import { FirestoreDecisionLedger } from '../../functions/src/adapters/firestore/firestoreDecisionLedger.js';
+import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
 import { FirestoreReviewStore } from '../../functions/src/adapters/firestore/firestoreReviewStore.js';
 import { AUDIT_WRITE_FAILED, type AuditSink } from '../../functions/src/core/audit/auditSink.js';
 import { AuditTrail } from '../../functions/src/core/audit/auditTrail.js';
@@ -92,7 +93,13 @@ describe('the audit outbox: a committed event is never lost to a crash or a fail
   const sweep = async () => {
     const res = await jobs.post('/jobs/sweep-review-outbox').set('Authorization', serviceToken);
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body as { delivered: number; failed: number; resent: number; auditReemitted: number };
+    return res.body as {
+      delivered: number;
+      failed: number;
+      resent: number;
+      auditReemitted: number;
+      claimsAbandoned: number;
+    };
   };
   const pendingCopy = (eventId: string) => firestore.collection(collections.auditPending).doc(eventId).get();
   const chainOf = async (inferenceId: string) =>
@@ -254,6 +261,46 @@ describe('the audit outbox: a committed event is never lost to a crash or a fail
         });
     });
     assert.equal((await pendingCopy(eventId)).exists, false);
+  });
+
+  it('a claim nobody finished or retried is ended by the sweep, with its abandonment event', async () => {
+    // The holder claimed the key two minutes ago with a 30 s lease, called a provider, and died.
+    const ledger = new FirestoreLedgerStore(firestore);
+    const recordId = `lapsed-${randomUUID()}`;
+    const inferenceId = `inf_lapsed_${randomUUID().slice(0, 8)}`;
+    const claimedAt = new Date(Date.now() - 120_000);
+    await ledger.create(recordId, {
+      state: 'in_progress',
+      tenant,
+      fingerprint: 'fp',
+      ownerToken: 'dead-holder',
+      inferenceId,
+      createdAt: claimedAt,
+      expiresAt: new Date(claimedAt.getTime() + 86_400_000),
+      leaseExpiresAt: new Date(claimedAt.getTime() + 30_000),
+      requester: {
+        subject: 'alice',
+        task: 'medication-extraction',
+        patientRef: 'pat-9',
+        encounterRef: null,
+        trace: null,
+      },
+    });
+    assert.ok((await sweep()).claimsAbandoned >= 1);
+    assert.equal(await ledger.get(recordId), null, 'the lapsed claim is gone: a retry runs anew');
+    const events: AuditEvent[] = [];
+    for await (const r of source.eventsOfInference(inferenceId)) if (r.ok) events.push(r.event as AuditEvent);
+    assert.deepEqual(
+      events.map((e) => [e.eventType, e.decision?.failureReason, e.actor.subject, e.patientRef, e.sequence]),
+      [['inference.failed', 'abandoned', 'alice', 'pat-9', null]],
+    );
+    const report = await chainOf(inferenceId);
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.standalone, 1);
+    // Ended once: a second sweep ends nothing more (its repair may emit the same event again before the
+    // copy's batched deletion, an identical duplicate that counts once).
+    await sweep();
+    assert.deepEqual([...new Set(await collectEventIds(source, inferenceId))], [events[0]!.eventId]);
   });
 
   it('a review change stores its event’s pending copy in its own transaction', async () => {

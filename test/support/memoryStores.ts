@@ -2,6 +2,10 @@ import type { ChainHead } from '../../functions/src/core/audit/chain.js';
 import { type AuditEvent, auditEventJson } from '../../functions/src/core/audit/events.js';
 import type { PendingAuditEvent, PendingAuditStore } from '../../functions/src/core/audit/pendingAudit.js';
 import { DependencyUnavailableError, LeaseLostError } from '../../functions/src/core/errors.js';
+import type {
+  LapsedClaimStore,
+  StoredLedgerRecord,
+} from '../../functions/src/core/idempotency/lapsedClaims.js';
 import type { LedgerRecord, LedgerStore, Versioned } from '../../functions/src/core/idempotency/ledger.js';
 import type {
   CompletionCommit,
@@ -100,7 +104,10 @@ export class MemoryDatabase {
 
 const copyOf = <T>(doc: Doc<T> | undefined): T | null => (doc ? structuredClone(doc.value) : null);
 
-export class MemoryLedgerStore implements LedgerStore {
+const leaseOf = (record: LedgerRecord): number =>
+  record.state === 'in_progress' ? record.leaseExpiresAt.getTime() : Number.POSITIVE_INFINITY;
+
+export class MemoryLedgerStore implements LedgerStore, LapsedClaimStore {
   constructor(readonly db: MemoryDatabase) {}
 
   async create(id: string, record: LedgerRecord): Promise<{ version: unknown } | null> {
@@ -115,11 +122,32 @@ export class MemoryLedgerStore implements LedgerStore {
     return doc ? { value: structuredClone(doc.value), version: doc.version } : null;
   }
 
-  async replace(id: string, record: LedgerRecord, version: unknown): Promise<{ version: unknown } | null> {
+  async replace(
+    id: string,
+    record: LedgerRecord,
+    version: unknown,
+    lapsed?: AuditEvent | null,
+  ): Promise<{ version: unknown } | null> {
     if (this.db.ledger.get(id)?.version !== version) return null;
     const next = this.db.nextVersion();
     this.db.ledger.set(id, { value: structuredClone(record), version: next });
+    if (lapsed) this.db.putPending(lapsed);
     return { version: next };
+  }
+
+  async listLapsed(before: Date, limit: number): Promise<StoredLedgerRecord[]> {
+    return [...this.db.ledger]
+      .filter(([, doc]) => doc.value.state === 'in_progress' && doc.value.leaseExpiresAt < before)
+      .sort(([, a], [, b]) => leaseOf(a.value) - leaseOf(b.value))
+      .slice(0, limit)
+      .map(([id, doc]) => ({ id, value: structuredClone(doc.value), version: doc.version }));
+  }
+
+  async endLapsed(id: string, version: unknown, event: AuditEvent): Promise<boolean> {
+    if (this.db.ledger.get(id)?.version !== version) return false;
+    this.db.ledger.delete(id);
+    this.db.putPending(event);
+    return true;
   }
 
   async deleteIfOwner(id: string, ownerToken: string): Promise<boolean> {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { PendingAuditStore } from '../../functions/src/core/audit/pendingAudit.js';
 import { isGatewayError } from '../../functions/src/core/errors.js';
+import type { LapsedClaimStore } from '../../functions/src/core/idempotency/lapsedClaims.js';
 import type { Claim, LedgerRecord, LedgerStore } from '../../functions/src/core/idempotency/ledger.js';
 import type { InferenceRecord, InferenceStore } from '../../functions/src/core/inference/inference.js';
 import { type OutboxEntry, type OutboxStore, outboxEntry } from '../../functions/src/core/review/outbox.js';
@@ -20,7 +21,7 @@ import { chain, draft } from './auditEvents.js';
  */
 
 export type StoreWorld = {
-  ledger: LedgerStore;
+  ledger: LedgerStore & LapsedClaimStore;
   inferences: InferenceStore;
   outbox: OutboxStore;
   reviews: ReviewStore;
@@ -217,6 +218,59 @@ export function describeStoreContract(backend: StoreBackend): void {
         assert.ok(await w.ledger.replace('k1', completed(inProgress()), created!.version));
         assert.equal(await w.ledger.deleteIfOwner('k1', 'owner-1'), false, 'a completed record is kept');
         assert.equal((await w.ledger.get('k1'))?.value.state, 'completed');
+      });
+
+      it("a replace commits a lapsed claim's abandonment event with it, and nothing when it is refused", async () => {
+        const created = await w.ledger.create('k1', inProgress());
+        const refused = chain(draft({ eventId: 'evt-refused' }))[0]!;
+        const taken = chain(draft({ eventId: 'evt-taken' }))[0]!;
+        assert.ok(
+          await w.ledger.replace('k1', inProgress({ ownerToken: 'owner-2' }), created!.version, taken),
+        );
+        const stale = await w.ledger.replace(
+          'k1',
+          inProgress({ ownerToken: 'x' }),
+          created!.version,
+          refused,
+        );
+        assert.equal(stale, null);
+        assert.deepEqual(await pendingIds(w), ['evt-taken']);
+      });
+
+      it('lists records in progress whose lease ran out before a time, oldest lease first, never a finished one', async () => {
+        await w.ledger.create('late', inProgress({ leaseExpiresAt: at(20_000), inferenceId: 'inf_late' }));
+        await w.ledger.create('early', inProgress({ leaseExpiresAt: at(10_000), inferenceId: 'inf_early' }));
+        await w.ledger.create('live', inProgress({ leaseExpiresAt: at(90_000) }));
+        const done = await w.ledger.create('done', inProgress({ leaseExpiresAt: at(5_000) }));
+        await w.ledger.replace('done', completed(inProgress()), done!.version);
+        const lapsed = await w.ledger.listLapsed(at(60_000), 10);
+        assert.deepEqual(
+          lapsed.map((r) => [r.id, r.value.inferenceId]),
+          [
+            ['early', 'inf_early'],
+            ['late', 'inf_late'],
+          ],
+        );
+        assert.deepEqual(lapsed[0]!.version, (await w.ledger.get('early'))!.version);
+        assert.deepEqual(
+          (await w.ledger.listLapsed(at(60_000), 1)).map((r) => r.id),
+          ['early'],
+        );
+      });
+
+      it('ends a lapsed record only at its version, with its event’s pending copy in the same write', async () => {
+        const created = await w.ledger.create('k1', inProgress());
+        const event = chain(draft({ eventId: 'evt-abandoned' }))[0]!;
+        const read = await w.ledger.get('k1');
+        assert.ok(await w.ledger.replace('k1', inProgress({ ownerToken: 'owner-2' }), created!.version));
+        assert.equal(await w.ledger.endLapsed('k1', created!.version, event), false, 'changed since');
+        assert.deepEqual(await pendingIds(w), []);
+        assert.notEqual(await w.ledger.get('k1'), null);
+        const current = await w.ledger.get('k1');
+        assert.notDeepEqual(current!.version, read!.version);
+        assert.equal(await w.ledger.endLapsed('k1', current!.version, event), true);
+        assert.equal(await w.ledger.get('k1'), null);
+        assert.deepEqual(await pendingIds(w), ['evt-abandoned']);
       });
     });
 

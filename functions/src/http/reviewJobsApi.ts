@@ -4,6 +4,7 @@ import type { StructuredLogger } from '../adapters/logging/structuredLog.js';
 import type { AuditRepair, AuditRepairOptions } from '../core/audit/pendingAudit.js';
 import type { ServiceCallerVerifier } from '../core/auth/serviceCaller.js';
 import { DependencyUnavailableError, orUnavailable } from '../core/errors.js';
+import type { LapsedClaimSweep, LapsedClaimSweepOptions } from '../core/idempotency/lapsedClaims.js';
 import type { CallbackDelivery } from '../core/review/callbacks.js';
 import type { OutboxRelay } from '../core/review/outbox.js';
 import { reviewIdPattern } from '../core/review/reviewItem.js';
@@ -24,9 +25,10 @@ import { parseWith, type RequestScope, type Route, requireJson, serveRoutes } fr
  *   event whose pending copy outlived its grace (core/audit/pendingAudit.ts: the instance died before its
  *   emit, or the sink refused it). Then delivers what the outbox holds, then, once it is drained, re-sends
  *   the review request of every inference sent to review whose item has not appeared within the grace
- *   (core/review/reviewRequestReconciler.ts). 200 with counts (`delivered`, `failed`, `resent`,
- *   `auditReemitted`), or 503 if something could not be delivered, re-sent or re-emitted (it is retried by
- *   the next sweep), which shows up in the job's status.
+ *   (core/review/reviewRequestReconciler.ts). Last, ends the idempotency claims that lapsed without a retry,
+ *   each with its audit event (core/idempotency/lapsedClaims.ts). 200 with counts (`delivered`, `failed`,
+ *   `resent`, `auditReemitted`, `claimsAbandoned`), or 503 if something could not be delivered, re-sent or
+ *   re-emitted (it is retried by the next sweep), which shows up in the job's status.
  */
 
 /** The job endpoints; Cloud Tasks and Cloud Scheduler (Terraform) call exactly these paths. */
@@ -50,6 +52,8 @@ export type ReviewJobsDeps = {
   reconcile: ReconcileOptions;
   auditRepair: AuditRepair;
   repair: AuditRepairOptions;
+  lapsedClaims: LapsedClaimSweep;
+  lapsed: LapsedClaimSweepOptions;
   healthy: () => Promise<boolean>;
   /** Operational log (ids and counts only); each job's lines carry the trace Cloud Tasks or Scheduler sent. */
   logger: StructuredLogger;
@@ -98,7 +102,16 @@ export function createReviewJobsApi(deps: ReviewJobsDeps): HttpFunction {
         if (reconciled.resent + reconciled.failed > 0) log.info('review requests re-sent', reconciled);
         if (reconciled.failed > 0) throw new DependencyUnavailableError('review request reconciliation', 60);
         if (repaired.failed > 0) throw new DependencyUnavailableError('audit event re-emission', 60);
-        sendJson(res, 200, { ...swept, resent: reconciled.resent, auditReemitted: repaired.reemitted });
+        const lapsed = await orUnavailable('lapsed idempotency claims', () =>
+          deps.lapsedClaims.sweep(deps.lapsed),
+        );
+        if (lapsed.abandoned > 0) log.info('lapsed idempotency claims ended', lapsed);
+        sendJson(res, 200, {
+          ...swept,
+          resent: reconciled.resent,
+          auditReemitted: repaired.reemitted,
+          claimsAbandoned: lapsed.abandoned,
+        });
       },
     },
   ];

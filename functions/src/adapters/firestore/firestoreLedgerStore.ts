@@ -1,4 +1,6 @@
 import { FieldValue, type Firestore, type Timestamp } from '@google-cloud/firestore';
+import type { AuditEvent } from '../../core/audit/events.js';
+import type { LapsedClaimStore, StoredLedgerRecord } from '../../core/idempotency/lapsedClaims.js';
 import type { LedgerRecord, LedgerStore, Versioned } from '../../core/idempotency/ledger.js';
 import {
   BoundedStore,
@@ -8,14 +10,19 @@ import {
   hasCode,
   revive,
 } from './firestoreClient.js';
+import { pendingAuditDocument } from './firestorePendingAuditStore.js';
 
 /**
  * The ledger's atomic primitives on Firestore: a conditional create, a replace guarded by the document's
  * update time (compare-and-swap without a transaction), and an owner-checked delete. Every call has a
  * deadline of its own (a stalled Firestore is a 503 in seconds); a create or replace that lands after it is
  * an orphaned claim, which the next retry takes over once its lease has run out.
+ *
+ * Lapsed claims (core/idempotency/lapsedClaims.ts) are found by `leaseExpiresAt`, which only a record in
+ * progress has (a completion deletes it): a range on that one field, served by Firestore's automatic
+ * single-field index.
  */
-export class FirestoreLedgerStore extends BoundedStore implements LedgerStore {
+export class FirestoreLedgerStore extends BoundedStore implements LedgerStore, LapsedClaimStore {
   constructor(db: Firestore, options: DeadlineOptions = {}) {
     super(db, 'idempotency ledger', options);
   }
@@ -38,12 +45,18 @@ export class FirestoreLedgerStore extends BoundedStore implements LedgerStore {
     return { value: revive<LedgerRecord>(snap.data()), version: snap.updateTime };
   }
 
-  async replace(id: string, record: LedgerRecord, version: unknown): Promise<{ version: Timestamp } | null> {
+  async replace(
+    id: string,
+    record: LedgerRecord,
+    version: unknown,
+    lapsed?: AuditEvent | null,
+  ): Promise<{ version: Timestamp } | null> {
+    const batch = this.db.batch();
+    batch.update(this.ref(id), ledgerUpdate(record), { lastUpdateTime: version as Timestamp });
+    if (lapsed) batch.create(this.pendingRef(lapsed), pendingAuditDocument(lapsed));
     try {
-      const written = await this.bounded(() =>
-        this.ref(id).update(ledgerUpdate(record), { lastUpdateTime: version as Timestamp }),
-      );
-      return { version: written.writeTime };
+      const [written] = await this.bounded(() => batch.commit());
+      return { version: written!.writeTime };
     } catch (e) {
       if (isPreconditionFailure(e) || hasCode(e, grpcCode.ABORTED)) return null;
       throw e;
@@ -63,8 +76,41 @@ export class FirestoreLedgerStore extends BoundedStore implements LedgerStore {
     });
   }
 
+  async listLapsed(before: Date, limit: number): Promise<StoredLedgerRecord[]> {
+    const snap = await this.bounded(() =>
+      this.db
+        .collection(collections.idempotencyKeys)
+        .where('leaseExpiresAt', '<', before)
+        .orderBy('leaseExpiresAt')
+        .limit(limit)
+        .get(),
+    );
+    return snap.docs.map((doc) => ({
+      id: doc.id,
+      value: revive<LedgerRecord>(doc.data()),
+      version: doc.updateTime,
+    }));
+  }
+
+  async endLapsed(id: string, version: unknown, event: AuditEvent): Promise<boolean> {
+    const batch = this.db.batch();
+    batch.delete(this.ref(id), { lastUpdateTime: version as Timestamp });
+    batch.create(this.pendingRef(event), pendingAuditDocument(event));
+    try {
+      await this.bounded(() => batch.commit());
+      return true;
+    } catch (e) {
+      if (isPreconditionFailure(e) || hasCode(e, grpcCode.ABORTED)) return false;
+      throw e;
+    }
+  }
+
   private ref(id: string) {
     return this.db.collection(collections.idempotencyKeys).doc(id);
+  }
+
+  private pendingRef(event: AuditEvent) {
+    return this.db.collection(collections.auditPending).doc(event.eventId);
   }
 }
 

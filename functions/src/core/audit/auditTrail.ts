@@ -131,9 +131,14 @@ export class AuditTrail {
 
   /** Seals and emits an event that joins no chain (a read, a replay, a failure with no stored state). */
   async record(draft: AuditDraft): Promise<AuditEvent> {
-    const event = sealStandalone(draft, this.deps.key);
+    const event = this.sealStandalone(draft);
     await this.emit(event);
     return event;
+  }
+
+  /** Seals an event that joins no chain, to be committed (its pending copy) before it is emitted. */
+  sealStandalone(draft: AuditDraft): AuditEvent {
+    return sealStandalone(draft, this.deps.key);
   }
 
   /**
@@ -152,8 +157,8 @@ export class AuditTrail {
     this.deps.info?.('audited commit outcome resolved', { inferenceId, outcome, rounds });
   }
 
-  /** Emits a committed chained event and, once the sink has it, lets its pending copy go. */
-  private async emitCommitted(event: AuditEvent): Promise<void> {
+  /** Emits an event whose pending copy was committed and, once the sink has it, lets the copy go. */
+  async emitCommitted(event: AuditEvent): Promise<void> {
     if (await this.emit(event)) this.deps.pending?.release(event.eventId);
   }
 

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { AuditEvent } from '../audit/events.js';
 import { type Clock, dateClock } from '../clock.js';
 import { IdempotencyKeyReusedError, orUnavailable, RequestInProgressError } from '../errors.js';
 import { type Backoff, backoffDelayMs } from '../retry.js';
@@ -15,10 +16,30 @@ import { type Backoff, backoffDelayMs } from '../retry.js';
  *
  * The model call happens between claim and complete, outside any transaction. A holder whose lease was taken
  * over cannot complete: completion is one write conditioned on the record's version as the claim left it
- * (Firestore: its update time), so the check and the write are one atomic step, without a read.
+ * (Firestore: its update time), so the check and the write are one atomic step, without a read. A claim that
+ * lapsed (its holder never finished) is audited by the write that ends it (lapsedClaims.ts).
  */
 
 export type StoredResponse = { status: number; body: string };
+
+/** Who asked for a claim's request, kept with the claim so that a claim that lapses can be audited. */
+export type ClaimRequester = {
+  subject: string;
+  task: string;
+  patientRef: string | null;
+  encounterRef: string | null;
+  trace: string | null;
+};
+
+/**
+ * Seals the abandonment event of a lapsed claim, and emits it once its pending copy is committed
+ * (lapsedClaims.ts).
+ */
+export interface LapsedClaimAudit {
+  seal(record: LedgerRecord): AuditEvent;
+  /** The write that ended the claim committed the event's pending copy: emit it (never throws). */
+  committed(event: AuditEvent): Promise<void>;
+}
 
 type RecordBase = {
   tenant: string;
@@ -28,6 +49,8 @@ type RecordBase = {
   createdAt: Date;
   /** After this the record is dead: a Firestore TTL policy deletes it (late), and code ignores it at once. */
   expiresAt: Date;
+  /** Who asked: what the audit event of a claim that lapses names (absent on records written before). */
+  requester?: ClaimRequester | undefined;
 };
 
 export type LedgerRecord =
@@ -44,9 +67,15 @@ export interface LedgerStore {
   get(id: string): Promise<Versioned<LedgerRecord> | null>;
   /**
    * Replaces the record only if it is still at `version`: the new version, or null if it changed
-   * meanwhile.
+   * meanwhile. `lapsed`: the abandonment event of the record replaced, whose pending copy (pendingAudit.ts)
+   * is committed in the same write.
    */
-  replace(id: string, record: LedgerRecord, version: unknown): Promise<{ version: unknown } | null>;
+  replace(
+    id: string,
+    record: LedgerRecord,
+    version: unknown,
+    lapsed?: AuditEvent | null,
+  ): Promise<{ version: unknown } | null>;
   /**
    * Deletes the record only if `ownerToken` still owns it and it is still in progress; false otherwise (a
    * completed record is never released: its stored answer must be replayed).
@@ -69,6 +98,7 @@ export type Claim = {
   createdAt: Date;
   leaseExpiresAt: Date;
   expiresAt: Date;
+  requester?: ClaimRequester | undefined;
 };
 
 export type ClaimOutcome =
@@ -81,6 +111,8 @@ export type LedgerSettings = {
   clock?: Clock;
   /** When a claim write whose outcome is unknown is released (default: 1 s doubling to 30 s, 8 times). */
   orphanRelease?: Backoff & { attempts: number };
+  /** Audits a lapsed claim that a takeover ends. Absent: takeovers are not audited (tests of the rules). */
+  lapsed?: LapsedClaimAudit;
 };
 
 const DEFAULT_ORPHAN_RELEASE = { minMs: 1_000, maxMs: 30_000, attempts: 8 } as const;
@@ -106,13 +138,19 @@ export class IdempotencyLedger {
 
   /**
    * Claims `key` for `tenant`, or says how the caller must be answered instead: a replay of the stored
-   * response, `RequestInProgressError` (409) or `IdempotencyKeyReusedError` (422).
+   * response, `RequestInProgressError` (409) or `IdempotencyKeyReusedError` (422). `requester` is kept with
+   * the claim, for the audit event of a claim that lapses.
    */
-  async claim(tenant: string, key: string, fingerprint: string): Promise<ClaimOutcome> {
+  async claim(
+    tenant: string,
+    key: string,
+    fingerprint: string,
+    requester?: ClaimRequester,
+  ): Promise<ClaimOutcome> {
     const recordId = ledgerRecordId(tenant, key);
     return this.guard(async () => {
       for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
-        const fresh = this.freshClaim(recordId, tenant, fingerprint);
+        const fresh = this.freshClaim(recordId, tenant, fingerprint, requester);
         // Most keys are new: try the conditional create first, and read only when the key is taken.
         const created = await this.orphanOnFailure(fresh, this.store.create(recordId, toRecord(fresh)));
         if (created) return { kind: 'claimed', claim: { ...fresh, ...created }, tookOver: false };
@@ -120,12 +158,18 @@ export class IdempotencyLedger {
         if (!existing) continue; // released or deleted between our create and our read: try again
         const decision = this.decide(existing.value, fingerprint);
         if (decision.kind !== 'take') return decision.outcome();
+        // An unfinished record taken over lapsed: its abandonment is committed with the takeover.
+        const { lapsed } = this.settings;
+        const abandoned =
+          lapsed && existing.value.state === 'in_progress' ? lapsed.seal(existing.value) : null;
         const replaced = await this.orphanOnFailure(
           fresh,
-          this.store.replace(recordId, toRecord(fresh), existing.version),
+          this.store.replace(recordId, toRecord(fresh), existing.version, abandoned),
         );
-        if (replaced)
+        if (replaced) {
+          if (abandoned) await lapsed?.committed(abandoned);
           return { kind: 'claimed', claim: { ...fresh, ...replaced }, tookOver: decision.tookOver };
+        }
       }
       // Heavy contention on one key: every caller but the winner is told to come back.
       throw new RequestInProgressError(1);
@@ -187,12 +231,18 @@ export class IdempotencyLedger {
     return { kind: 'take', tookOver: true };
   }
 
-  private freshClaim(recordId: string, tenant: string, fingerprint: string): Omit<Claim, 'version'> {
+  private freshClaim(
+    recordId: string,
+    tenant: string,
+    fingerprint: string,
+    requester: ClaimRequester | undefined,
+  ): Omit<Claim, 'version'> {
     const now = this.now();
     return {
       recordId,
       tenant,
       fingerprint,
+      requester,
       ownerToken: randomBytes(16).toString('hex'),
       inferenceId: newInferenceId(),
       createdAt: now,
@@ -244,5 +294,6 @@ function toRecord(claim: Omit<Claim, 'version'>): LedgerRecord {
     createdAt: claim.createdAt,
     expiresAt: claim.expiresAt,
     leaseExpiresAt: claim.leaseExpiresAt,
+    ...(claim.requester ? { requester: claim.requester } : {}),
   };
 }

@@ -75,7 +75,13 @@ export class InferenceService {
   ): Promise<InferenceAnswer> {
     requireRole(principal, 'clinician');
     const started = Date.now();
-    const outcome = await this.deps.ledger.claim(principal.tenant, idempotencyKey, fingerprint);
+    const outcome = await this.deps.ledger.claim(principal.tenant, idempotencyKey, fingerprint, {
+      subject: principal.subject,
+      task: request.task,
+      patientRef: request.patientRef ?? null,
+      encounterRef: request.encounterRef ?? null,
+      trace: ctx.trace,
+    });
     if (outcome.kind === 'replay') {
       await this.recordReplay(principal, ctx, outcome.inferenceId, request, outcome.response.status);
       return {
