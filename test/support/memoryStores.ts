@@ -6,7 +6,13 @@ import type {
   LapsedClaimStore,
   StoredLedgerRecord,
 } from '../../functions/src/core/idempotency/lapsedClaims.js';
-import type { LedgerRecord, LedgerStore, Versioned } from '../../functions/src/core/idempotency/ledger.js';
+import type {
+  Claim,
+  IdempotencyLedger,
+  LedgerRecord,
+  LedgerStore,
+  Versioned,
+} from '../../functions/src/core/idempotency/ledger.js';
 import type {
   CompletionCommit,
   InferenceRecord,
@@ -20,6 +26,7 @@ import type {
   ReviewSnapshot,
   ReviewStore,
 } from '../../functions/src/core/review/reviewStore.js';
+import { chain, draft } from './auditEvents.js';
 
 /**
  * The stores the core uses, in memory, for unit tests of the rules. They keep the Firestore adapters'
@@ -103,6 +110,22 @@ export class MemoryDatabase {
 }
 
 const copyOf = <T>(doc: Doc<T> | undefined): T | null => (doc ? structuredClone(doc.value) : null);
+
+/** Completes `claim` as the inference service does: one write conditioned on the claim's version. */
+export function completeClaim(
+  ledger: IdempotencyLedger,
+  inferences: InferenceStore,
+  claim: Claim,
+  response = { status: 200, body: `{"id":"${claim.inferenceId}"}` },
+): Promise<void> {
+  return inferences.commitCompletion({
+    claim,
+    ledgerRecord: ledger.completedRecord(claim, response),
+    inference: { id: claim.inferenceId } as never,
+    reviewRequest: null,
+    auditEvent: chain(draft({ inferenceId: claim.inferenceId }))[0]!,
+  });
+}
 
 const leaseOf = (record: LedgerRecord): number =>
   record.state === 'in_progress' ? record.leaseExpiresAt.getTime() : Number.POSITIVE_INFINITY;

@@ -8,8 +8,7 @@ import {
   type LedgerStore,
   ledgerRecordId,
 } from '../../functions/src/core/idempotency/ledger.js';
-import { chain, draft } from '../support/auditEvents.js';
-import { MemoryDatabase } from '../support/memoryStores.js';
+import { completeClaim, MemoryDatabase } from '../support/memoryStores.js';
 
 /**
  * The ledger's rules (core/idempotency/ledger.ts), over the in-memory stores (which keep the Firestore
@@ -38,13 +37,7 @@ function setUp() {
     },
     /** Completes `claim` as the inference service does: one write conditioned on the claim's version. */
     complete: (claim: Claim, status = 200, body = `{"id":"${claim.inferenceId}"}`) =>
-      inferences.commitCompletion({
-        claim,
-        ledgerRecord: ledger.completedRecord(claim, { status, body }),
-        inference: { id: claim.inferenceId } as never,
-        reviewRequest: null,
-        auditEvent: chain(draft({ inferenceId: claim.inferenceId }))[0]!,
-      }),
+      completeClaim(ledger, inferences, claim, { status, body }),
   };
 }
 

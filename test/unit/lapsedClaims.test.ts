@@ -12,7 +12,7 @@ import {
   IdempotencyLedger,
 } from '../../functions/src/core/idempotency/ledger.js';
 import { chain, devChainKeys, draft } from '../support/auditEvents.js';
-import { MemoryDatabase } from '../support/memoryStores.js';
+import { completeClaim, MemoryDatabase } from '../support/memoryStores.js';
 
 /**
  * Claims that lapse (core/idempotency/lapsedClaims.ts): a holder that never finished leaves an audit event,
@@ -63,14 +63,7 @@ function setUp() {
     advance: (ms: number) => {
       now += ms;
     },
-    complete: (claim: Claim) =>
-      inferences.commitCompletion({
-        claim,
-        ledgerRecord: ledger.completedRecord(claim, { status: 200, body: '{}' }),
-        inference: { id: claim.inferenceId } as never,
-        reviewRequest: null,
-        auditEvent: chain(draft({ inferenceId: claim.inferenceId }))[0]!,
-      }),
+    complete: (claim: Claim) => completeClaim(ledger, inferences, claim),
   };
 }
 

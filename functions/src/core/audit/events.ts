@@ -120,6 +120,26 @@ export const auditEventSchema = z.strictObject({
 });
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 
+/** A decision block with nothing decided, for events that only point at a decision made earlier. */
+export const emptyDecision: NonNullable<AuditEvent['decision']> = {
+  status: null,
+  httpStatus: null,
+  provider: null,
+  model: null,
+  modelVersion: null,
+  routing: null,
+  promptTemplateVersion: null,
+  promptHash: null,
+  response: null,
+  confidence: null,
+  threshold: null,
+  scorerVersion: null,
+  scoreBasis: null,
+  sampledForReview: null,
+  failureReason: null,
+  latencyMs: null,
+};
+
 const jsonOfEvent = new WeakMap<AuditEvent, string>();
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditTrail } from '../audit/auditTrail.js';
 import type { AuditDraft } from '../audit/chain.js';
-import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../audit/events.js';
+import { AUDIT_SCHEMA_VERSION, type AuditEvent, emptyDecision } from '../audit/events.js';
 import { type Clock, dateClock } from '../clock.js';
 import type { LapsedClaimAudit, LedgerRecord, Versioned } from './ledger.js';
 
@@ -111,24 +111,7 @@ export function abandonmentDraft(
     gatewayVersion: options.gatewayVersion,
     trace: requester?.trace ?? null,
     task: requester?.task ?? null,
-    decision: {
-      status: 'failed',
-      httpStatus: null,
-      provider: null,
-      model: null,
-      modelVersion: null,
-      routing: null,
-      promptTemplateVersion: null,
-      promptHash: null,
-      response: null,
-      confidence: null,
-      threshold: null,
-      scorerVersion: null,
-      scoreBasis: null,
-      sampledForReview: null,
-      failureReason: 'abandoned',
-      latencyMs: null,
-    },
+    decision: { ...emptyDecision, status: 'failed', failureReason: 'abandoned' },
     review: null,
     breaker: null,
   };

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { type AuditTrail, isCommitOutcomeUnknownError } from '../audit/auditTrail.js';
 import { type AuditDraft, headOf, hmacHex } from '../audit/chain.js';
-import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../audit/events.js';
+import { AUDIT_SCHEMA_VERSION, type AuditEvent, emptyDecision } from '../audit/events.js';
 import type { Principal } from '../auth/principal.js';
 import { requireRole } from '../auth/principal.js';
 import { type Clock, dateClock } from '../clock.js';
@@ -362,26 +362,6 @@ export function isSampled(inferenceId: string, rate: number): boolean {
   const bucket = createHash('sha256').update(inferenceId).digest().readUInt32BE(0) / 0x1_0000_0000;
   return bucket < rate;
 }
-
-/** A decision block with nothing decided, for events that only point at a decision made earlier. */
-const emptyDecision: NonNullable<AuditEvent['decision']> = {
-  status: null,
-  httpStatus: null,
-  provider: null,
-  model: null,
-  modelVersion: null,
-  routing: null,
-  promptTemplateVersion: null,
-  promptHash: null,
-  response: null,
-  confidence: null,
-  threshold: null,
-  scorerVersion: null,
-  scoreBasis: null,
-  sampledForReview: null,
-  failureReason: null,
-  latencyMs: null,
-};
 
 const providerLatency = (attempts: readonly ProviderAttempt[]): number | null =>
   attempts.length === 0 ? null : attempts.reduce((sum, a) => sum + a.latencyMs, 0);
