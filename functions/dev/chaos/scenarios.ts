@@ -8,6 +8,8 @@
  * - no review item lost: every 202 is listed by the reviewer API and the outbox is drained;
  * - no 5xx other than 503 with Retry-After;
  * - the audit trail verifies (hash chains) and is complete (every decision in Firestore has its events);
+ * - every model call is accounted for in the audit trail: by an attempt an event lists, or by the
+ *   abandonment of a claim whose holder died (which does not know its calls: up to one per provider);
  * - every function's memory stays under its limit (512 MiB, terraform/locals.tf).
  *
  * Clients behave as the contract asks of a real one: the same Idempotency-Key on every retry, honouring
@@ -22,6 +24,7 @@ import { FirestoreDecisionLedger } from '../../src/adapters/firestore/firestoreD
 import { DEV_CHAIN_KEY } from '../../src/core/audit/chain.js';
 import { verifyChains } from '../../src/core/audit/chainVerifier.js';
 import { checkCompleteness } from '../../src/core/audit/completeness.js';
+import type { AuditEvent } from '../../src/core/audit/events.js';
 import { PROJECT_ROOT } from '../emulators.js';
 import { processMemoryMiB } from '../machine.js';
 import { faults } from '../modelServer/behaviour.js';
@@ -360,7 +363,8 @@ export async function runScenario(
   log: (line: string) => void = () => undefined,
 ): Promise<ScenarioResult> {
   const tenant = `chaos${randomUUID().slice(0, 8)}`;
-  const models = ['model local-a', 'model local-b'].map((name) => chaos.part(name).address);
+  const providers = ['local-a', 'local-b'];
+  const models = providers.map((name) => chaos.part(`model ${name}`).address);
   await Promise.all(models.map((url) => fetch(`${url}/admin/reset`, { method: 'POST' })));
   const faulty = scenario.faultyOnly ? models.slice(0, 1) : models;
   if (scenario.behaviour) {
@@ -405,7 +409,8 @@ export async function runScenario(
     }
 
     // Model calls.
-    const counted = scenario.faultyOnly ? models.slice(1) : models;
+    const countedFrom = scenario.faultyOnly ? 1 : 0;
+    const counted = models.slice(countedFrom);
     const calls = (
       await Promise.all(
         counted.map(
@@ -434,6 +439,8 @@ export async function runScenario(
 
     // Audit trail.
     failures.push(...(await auditFindings(chaos, tenant, started)));
+    const unaccounted = await unaccountedCalls(chaos, tenant, started, providers.slice(countedFrom), calls);
+    if (unaccounted > 0) failures.push(`${unaccounted} model calls with no audit event`);
 
     if (peakRssMiB >= MEMORY_LIMIT_MIB) failures.push(`peak RSS ${peakRssMiB.toFixed(0)} MiB`);
 
@@ -505,6 +512,41 @@ async function undeliveredOutbox(chaos: ChaosStack, since: Date): Promise<number
     if (left === 0 || Date.now() > giveUpAt) return left;
     await sleep(500);
   }
+}
+
+/**
+ * Model calls (`calls`, to `providers`) that no audit event of the tenant accounts for: each attempt an
+ * event lists that reached a provider (not skipped by an open breaker) is one call; an abandoned claim
+ * (its holder died, its calls unknown) may account for one call to each provider. Run after the audit
+ * check has waited for completeness.
+ */
+async function unaccountedCalls(
+  chaos: ChaosStack,
+  tenant: string,
+  started: Date,
+  providers: readonly string[],
+  calls: number,
+): Promise<number> {
+  const source = new LocalAuditEventSource(chaos.auditFile);
+  const seen = new Set<string>();
+  let audited = 0;
+  let abandoned = 0;
+  for await (const record of source.chains({
+    kind: 'range',
+    range: { from: started, to: new Date(Date.now() + 60_000) },
+    since: chaos.startedAt,
+  })) {
+    if (!record.ok) continue;
+    const event = record.event as AuditEvent;
+    // A re-emitted copy (the repair sweep) is the same event.
+    if (event.tenant !== tenant || seen.has(event.eventId)) continue;
+    seen.add(event.eventId);
+    if (event.decision?.failureReason === 'abandoned') abandoned++;
+    for (const attempt of event.decision?.routing?.attempts ?? []) {
+      if (attempt.outcome !== 'skipped_open' && providers.includes(attempt.provider)) audited++;
+    }
+  }
+  return Math.max(0, calls - audited - abandoned * providers.length);
 }
 
 /** `audit:verify` and `audit:completeness` over the scenario's time range, by the core functions. */
