@@ -192,7 +192,9 @@ export function describeStoreContract(backend: StoreBackend): void {
       });
 
       it('a replace turns the record into exactly the new one (no field of the old state left)', async () => {
-        const created = await w.ledger.create('k1', inProgress());
+        const requester = { subject: 'alice', task: 't', patientRef: 'p', encounterRef: null, trace: null };
+        const created = await w.ledger.create('k1', inProgress({ requester }));
+        assert.deepEqual((await w.ledger.get('k1'))?.value, inProgress({ requester }));
         const done = completed(inProgress());
         assert.ok(await w.ledger.replace('k1', done, created!.version));
         assert.deepEqual((await w.ledger.get('k1'))?.value, done);

@@ -114,13 +114,16 @@ export class FirestoreLedgerStore extends BoundedStore implements LedgerStore, L
   }
 }
 
-/** The update that turns a stored record into `record`: fields of the other state are removed. */
+/**
+ * The update that turns a stored record into `record`: fields of the other state are removed, and so is who
+ * asked, once the record no longer needs it (a completed record is never audited as lapsed).
+ */
 export function ledgerUpdate(record: LedgerRecord): Record<string, unknown> {
   const cleared =
     record.state === 'in_progress'
       ? { response: FieldValue.delete(), completedAt: FieldValue.delete() }
       : { leaseExpiresAt: FieldValue.delete() };
-  return { ...record, ...cleared };
+  return { ...record, ...cleared, requester: record.requester ?? FieldValue.delete() };
 }
 
 /** A write conditioned on a version (`lastUpdateTime`) found the document changed or gone. */
