@@ -5,7 +5,7 @@ import type { CompletionCommit, InferenceRecord, InferenceStore } from '../../co
 import { BoundedStore, collections, type DeadlineOptions, revive } from './firestoreClient.js';
 import { isPreconditionFailure, ledgerUpdate } from './firestoreLedgerStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
-import { pendingAuditDocument } from './firestorePendingAuditStore.js';
+import { createPendingCopy } from './firestorePendingAuditStore.js';
 
 /**
  * Inferences in Firestore. Model outputs are stored as JSON text: their shape is the model's, and Firestore
@@ -36,10 +36,7 @@ export class FirestoreInferenceStore extends BoundedStore implements InferenceSt
       );
     }
     // The event's pending copy, in the same batch (no round trip of its own): see core/audit/pendingAudit.ts.
-    batch.create(
-      this.db.collection(collections.auditPending).doc(input.auditEvent.eventId),
-      pendingAuditDocument(input.auditEvent),
-    );
+    createPendingCopy(batch, this.db, input.auditEvent);
     try {
       await this.bounded(() => batch.commit());
     } catch (e) {

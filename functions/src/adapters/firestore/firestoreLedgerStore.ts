@@ -10,7 +10,7 @@ import {
   hasCode,
   revive,
 } from './firestoreClient.js';
-import { pendingAuditDocument } from './firestorePendingAuditStore.js';
+import { createPendingCopy } from './firestorePendingAuditStore.js';
 
 /**
  * The ledger's atomic primitives on Firestore: a conditional create, a replace guarded by the document's
@@ -53,12 +53,12 @@ export class FirestoreLedgerStore extends BoundedStore implements LedgerStore, L
   ): Promise<{ version: Timestamp } | null> {
     const batch = this.db.batch();
     batch.update(this.ref(id), ledgerUpdate(record), { lastUpdateTime: version as Timestamp });
-    if (lapsed) batch.create(this.pendingRef(lapsed), pendingAuditDocument(lapsed));
+    if (lapsed) createPendingCopy(batch, this.db, lapsed);
     try {
       const [written] = await this.bounded(() => batch.commit());
       return { version: written!.writeTime };
     } catch (e) {
-      if (isPreconditionFailure(e) || hasCode(e, grpcCode.ABORTED)) return null;
+      if (isRefusedWrite(e)) return null;
       throw e;
     }
   }
@@ -95,22 +95,18 @@ export class FirestoreLedgerStore extends BoundedStore implements LedgerStore, L
   async endLapsed(id: string, version: unknown, event: AuditEvent): Promise<boolean> {
     const batch = this.db.batch();
     batch.delete(this.ref(id), { lastUpdateTime: version as Timestamp });
-    batch.create(this.pendingRef(event), pendingAuditDocument(event));
+    createPendingCopy(batch, this.db, event);
     try {
       await this.bounded(() => batch.commit());
       return true;
     } catch (e) {
-      if (isPreconditionFailure(e) || hasCode(e, grpcCode.ABORTED)) return false;
+      if (isRefusedWrite(e)) return false;
       throw e;
     }
   }
 
   private ref(id: string) {
     return this.db.collection(collections.idempotencyKeys).doc(id);
-  }
-
-  private pendingRef(event: AuditEvent) {
-    return this.db.collection(collections.auditPending).doc(event.eventId);
   }
 }
 
@@ -125,6 +121,12 @@ export function ledgerUpdate(record: LedgerRecord): Record<string, unknown> {
       : { leaseExpiresAt: FieldValue.delete() };
   return { ...record, ...cleared, requester: record.requester ?? FieldValue.delete() };
 }
+
+/**
+ * A conditioned write that did not apply because the record changed (or a transaction on it collided with
+ * ours, ABORTED): the caller decides again, nothing was written.
+ */
+const isRefusedWrite = (e: unknown): boolean => isPreconditionFailure(e) || hasCode(e, grpcCode.ABORTED);
 
 /** A write conditioned on a version (`lastUpdateTime`) found the document changed or gone. */
 export const isPreconditionFailure = (e: unknown): boolean =>

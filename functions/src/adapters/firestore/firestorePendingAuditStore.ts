@@ -1,4 +1,11 @@
-import { type DocumentData, FieldPath, FieldValue, type Firestore, Timestamp } from '@google-cloud/firestore';
+import {
+  type DocumentData,
+  type DocumentReference,
+  FieldPath,
+  FieldValue,
+  type Firestore,
+  Timestamp,
+} from '@google-cloud/firestore';
 import { type AuditEvent, auditEventJson } from '../../core/audit/events.js';
 import type { PendingAuditEvent, PendingAuditStore } from '../../core/audit/pendingAudit.js';
 import { BoundedStore, collections, type DeadlineOptions } from './firestoreClient.js';
@@ -27,6 +34,18 @@ export function pendingAuditDocument(event: AuditEvent): DocumentData {
     createdAt: FieldValue.serverTimestamp(),
     expiresAt: new Date(Date.now() + KEEP_PENDING_MS),
   };
+}
+
+/**
+ * Adds `event`'s pending copy to `writer` (a batch or a transaction), which commits it atomically with the
+ * change the event records: the one place a copy is created, by whichever store commits that change.
+ */
+export function createPendingCopy(
+  writer: { create(ref: DocumentReference, data: DocumentData): unknown },
+  db: Firestore,
+  event: AuditEvent,
+): void {
+  writer.create(db.collection(collections.auditPending).doc(event.eventId), pendingAuditDocument(event));
 }
 
 export class FirestorePendingAuditStore extends BoundedStore implements PendingAuditStore {

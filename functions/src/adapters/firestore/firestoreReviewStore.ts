@@ -12,7 +12,7 @@ import {
   toDocument as inferenceToDocument,
 } from './firestoreInferenceStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
-import { pendingAuditDocument } from './firestorePendingAuditStore.js';
+import { createPendingCopy } from './firestorePendingAuditStore.js';
 
 /**
  * `reviews/{reviewId}` in Firestore. The queue query (tenant, state, oldest first) uses the composite index
@@ -63,13 +63,7 @@ export class FirestoreReviewStore extends BoundedStore implements ReviewStore {
       for (const entry of writes?.outbox ?? []) {
         tx.set(this.db.collection(collections.reviewOutbox).doc(entry.id), outboxDocument(entry));
       }
-      if (writes?.auditEvent) {
-        const event = writes.auditEvent;
-        tx.create(
-          this.db.collection(collections.auditPending).doc(event.eventId),
-          pendingAuditDocument(event),
-        );
-      }
+      if (writes?.auditEvent) createPendingCopy(tx, this.db, writes.auditEvent);
       return result;
     });
   }
