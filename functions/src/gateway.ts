@@ -41,7 +41,7 @@ import type { BreakerStore } from './core/breakers/breakerStore.js';
 import { SharedBreakerBoard } from './core/breakers/sharedBreakerBoard.js';
 import type { Clock } from './core/clock.js';
 import { auditLapsedClaims, LapsedClaimSweep } from './core/idempotency/lapsedClaims.js';
-import { IdempotencyLedger } from './core/idempotency/ledger.js';
+import { IdempotencyLedger, type LapsedClaimAudit } from './core/idempotency/ledger.js';
 import { InferenceService } from './core/inference/inferenceService.js';
 import { CallbackDelivery, CallbackOrigins } from './core/review/callbacks.js';
 import { OutboxRelay } from './core/review/outbox.js';
@@ -128,6 +128,9 @@ type Shared = {
   pendingAudit: PendingAuditStore;
   authenticator: Authenticator;
   inferenceStore: FirestoreInferenceStore;
+  /** The idempotency ledger's records, and the audit of a claim that lapses (both sides end lapsed claims). */
+  ledgerStore: FirestoreLedgerStore;
+  lapsedClaims: LapsedClaimAudit;
   healthy: () => Promise<boolean>;
   clock: { clock?: Clock };
 };
@@ -184,6 +187,8 @@ export function createGateway(
     pendingAudit,
     authenticator: createAuthenticator(config),
     inferenceStore,
+    ledgerStore: new FirestoreLedgerStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
+    lapsedClaims: auditLapsedClaims(trail, { gatewayVersion: config.version, ...clock }),
     healthy: () => health.healthy(),
     clock,
   };
@@ -252,15 +257,12 @@ function createInferenceSide(
       });
   sharedBreakers?.start();
   const router = new ProviderRouter({ clients, breakers: overrides.breakers ?? sharedBreakers! });
-  const ledger = new IdempotencyLedger(
-    new FirestoreLedgerStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
-    {
-      ttlMs: config.idempotency.ttlMs,
-      leaseMs: config.idempotency.leaseMs,
-      lapsed: auditLapsedClaims(shared.trail, { gatewayVersion: config.version, ...clock }),
-      ...clock,
-    },
-  );
+  const ledger = new IdempotencyLedger(shared.ledgerStore, {
+    ttlMs: config.idempotency.ttlMs,
+    leaseMs: config.idempotency.leaseMs,
+    lapsed: shared.lapsedClaims,
+    ...clock,
+  });
   const inferences = new InferenceService({
     ledger,
     store: shared.inferenceStore,
@@ -461,11 +463,7 @@ function createReviewSide(config: Config, overrides: GatewayOverrides, shared: S
         ...clock,
       }),
       repair: { graceMs: config.audit.pendingGraceMs, ...AUDIT_REPAIR_BATCH },
-      lapsedClaims: new LapsedClaimSweep({
-        store: new FirestoreLedgerStore(firestore, { deadlineMs: config.firestore.deadlineMs }),
-        audit: auditLapsedClaims(trail, { gatewayVersion: config.version, ...clock }),
-        ...clock,
-      }),
+      lapsedClaims: new LapsedClaimSweep({ store: shared.ledgerStore, audit: shared.lapsedClaims, ...clock }),
       lapsed: LAPSED_CLAIMS,
       healthy: shared.healthy,
       logger: shared.loggerOf('reviewJobs'),
