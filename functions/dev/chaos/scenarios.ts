@@ -21,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Firestore } from '@google-cloud/firestore';
 import { LocalAuditEventSource } from '../../src/adapters/audit/localAuditEventSource.js';
 import { FirestoreDecisionLedger } from '../../src/adapters/firestore/firestoreDecisionLedger.js';
+import type { AuditRecord } from '../../src/core/audit/auditQuery.js';
 import { DEV_CHAIN_KEY } from '../../src/core/audit/chain.js';
 import { verifyChains } from '../../src/core/audit/chainVerifier.js';
 import { checkCompleteness } from '../../src/core/audit/completeness.js';
@@ -438,9 +439,9 @@ export async function runScenario(
     if (undelivered > 0) failures.push(`${undelivered} outbox entries undelivered`);
 
     // Audit trail.
-    failures.push(...(await auditFindings(chaos, tenant, started)));
-    const unaccounted = await unaccountedCalls(chaos, tenant, started, providers.slice(countedFrom), calls);
-    if (unaccounted > 0) failures.push(`${unaccounted} model calls with no audit event`);
+    failures.push(
+      ...(await auditFindings(chaos, tenant, started, { calls, providers: providers.slice(countedFrom) })),
+    );
 
     if (peakRssMiB >= MEMORY_LIMIT_MIB) failures.push(`peak RSS ${peakRssMiB.toFixed(0)} MiB`);
 
@@ -515,42 +516,49 @@ async function undeliveredOutbox(chaos: ChaosStack, since: Date): Promise<number
 }
 
 /**
- * Model calls (`calls`, to `providers`) that no audit event of the tenant accounts for: each attempt an
- * event lists that reached a provider (not skipped by an open breaker) is one call; an abandoned claim
- * (its holder died, its calls unknown) may account for one call to each provider. Run after the audit
- * check has waited for completeness.
+ * Counts, in the events of `tenant` passed to `visit`, what accounts for model calls to `providers`: each
+ * attempt an event lists that reached a provider (not skipped by an open breaker) is one call; an abandoned
+ * claim (its holder died, its calls unknown) may account for one call to each provider. `unaccounted` is
+ * what of `calls` is left over.
  */
-async function unaccountedCalls(
-  chaos: ChaosStack,
-  tenant: string,
-  started: Date,
-  providers: readonly string[],
-  calls: number,
-): Promise<number> {
-  const source = new LocalAuditEventSource(chaos.auditFile);
+function callAccounting(tenant: string, providers: readonly string[]) {
   const seen = new Set<string>();
   let audited = 0;
   let abandoned = 0;
-  for await (const record of source.chains({
-    kind: 'range',
-    range: { from: started, to: new Date(Date.now() + 60_000) },
-    since: chaos.startedAt,
-  })) {
-    if (!record.ok) continue;
-    const event = record.event as AuditEvent;
-    // A re-emitted copy (the repair sweep) is the same event.
-    if (event.tenant !== tenant || seen.has(event.eventId)) continue;
-    seen.add(event.eventId);
-    if (event.decision?.failureReason === 'abandoned') abandoned++;
-    for (const attempt of event.decision?.routing?.attempts ?? []) {
-      if (attempt.outcome !== 'skipped_open' && providers.includes(attempt.provider)) audited++;
-    }
-  }
-  return Math.max(0, calls - audited - abandoned * providers.length);
+  return {
+    visit(record: AuditRecord): void {
+      if (!record.ok) return;
+      const event = record.event as AuditEvent;
+      // A re-emitted copy (the repair sweep) is the same event.
+      if (event.tenant !== tenant || seen.has(event.eventId)) return;
+      seen.add(event.eventId);
+      if (event.decision?.failureReason === 'abandoned') abandoned++;
+      for (const attempt of event.decision?.routing?.attempts ?? []) {
+        if (attempt.outcome !== 'skipped_open' && providers.includes(attempt.provider)) audited++;
+      }
+    },
+    unaccounted: (calls: number) => Math.max(0, calls - audited - abandoned * providers.length),
+  };
 }
 
-/** `audit:verify` and `audit:completeness` over the scenario's time range, by the core functions. */
-async function auditFindings(chaos: ChaosStack, tenant: string, started: Date): Promise<string[]> {
+/** Passes each record on, after showing it to `visit`. */
+async function* tap(records: AsyncIterable<AuditRecord>, visit: (record: AuditRecord) => void) {
+  for await (const record of records) {
+    visit(record);
+    yield record;
+  }
+}
+
+/**
+ * `audit:verify` and `audit:completeness` over the scenario's time range, by the core functions, and, in the
+ * same read of the trail, whether every model call (`calls`) is accounted for.
+ */
+async function auditFindings(
+  chaos: ChaosStack,
+  tenant: string,
+  started: Date,
+  models: { calls: number; providers: readonly string[] },
+): Promise<string[]> {
   const source = new LocalAuditEventSource(chaos.auditFile);
   const findings: string[] = [];
   // Events of a commit whose outcome was unknown are emitted after a read-back (seconds later).
@@ -573,16 +581,22 @@ async function auditFindings(chaos: ChaosStack, tenant: string, started: Date): 
   }
   // The chains this scenario wrote to (read whole, from the stack's start): a problem of an earlier scenario
   // is that scenario's finding, not repeated in every verdict after it.
+  const accounting = callAccounting(tenant, models.providers);
   const verification = await verifyChains(
-    source.chains({
-      kind: 'range',
-      range: { from: started, to: new Date(Date.now() + 60_000) },
-      since: chaos.startedAt,
-    }),
+    tap(
+      source.chains({
+        kind: 'range',
+        range: { from: started, to: new Date(Date.now() + 60_000) },
+        since: chaos.startedAt,
+      }),
+      accounting.visit,
+    ),
     new Map([[DEV_CHAIN_KEY.id, DEV_CHAIN_KEY.secret]]),
   );
   if (verification.problems.length > 0)
     findings.push(`audit chains: ${verification.problems.length} problems`);
+  const unaccounted = accounting.unaccounted(models.calls);
+  if (unaccounted > 0) findings.push(`${unaccounted} model calls with no audit event`);
   return findings;
 }
 
