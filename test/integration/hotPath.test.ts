@@ -28,8 +28,9 @@ import {
 
 /**
  * The hot path's cost in Firestore operations, by request kind, and what an instance does past its
- * capacity. Counted at the SDK's entry points (each one RPC: a create or a batch is one Commit, a get one
- * BatchGetDocuments), so a change that adds a round trip to a request shows here, not only in a benchmark.
+ * capacity. Counted at the SDK's entry points (each one RPC: a claim is one BatchWrite, a batch one Commit, a
+ * get one BatchGetDocuments), so a change that adds a round trip to a request shows here, not only in a
+ * benchmark.
  */
 
 type Counts = Record<string, number>;
@@ -87,13 +88,13 @@ describe('the inference hot path: Firestore round trips per request kind (emulat
     await post(randomUUID()); // warm: clients, connections, the breakers' first read
   });
 
-  it('a new key: one commit to claim (conditional create), one commit to complete (batch with a precondition)', async () => {
+  it('a new key: one write to claim (conditional create), one commit to complete (batch with a precondition)', async () => {
     let status = 0;
     const counts = await countOperations(async () => {
       status = (await post(randomUUID())).status;
     });
     assert.equal(status, 200);
-    assert.deepEqual(counts, { commit: 2 });
+    assert.deepEqual(counts, { batchWrite: 1, commit: 1 });
   });
 
   it('a replay: the failed create and one read; no model call', async () => {
@@ -104,7 +105,7 @@ describe('the inference hot path: Firestore round trips per request kind (emulat
       res = await post(key);
     });
     assert.equal(res?.headers['idempotent-replayed'], 'true');
-    assert.deepEqual(counts, { commit: 1, batchGetDocuments: 1 });
+    assert.deepEqual(counts, { batchWrite: 1, batchGetDocuments: 1 });
     assert.equal((await models.a.stats()).requests, 1);
   });
 
@@ -118,7 +119,7 @@ describe('the inference hot path: Firestore round trips per request kind (emulat
       during = await post(key);
     });
     assert.equal(during?.status, 409);
-    assert.deepEqual(busy, { commit: 1, batchGetDocuments: 1 });
+    assert.deepEqual(busy, { batchWrite: 1, batchGetDocuments: 1 });
     assert.equal((await first).status, 200);
 
     let reused: Awaited<ReturnType<typeof post>> | undefined;
@@ -126,7 +127,7 @@ describe('the inference hot path: Firestore round trips per request kind (emulat
       reused = await post(key, 'Aspirin 81 mg daily.');
     });
     assert.equal(reused?.status, 422);
-    assert.deepEqual(other, { commit: 1, batchGetDocuments: 1 });
+    assert.deepEqual(other, { batchWrite: 1, batchGetDocuments: 1 });
   });
 
   it('503 with every provider failing: the claim, then its owner-checked release (a read and a commit)', async () => {
@@ -137,7 +138,60 @@ describe('the inference hot path: Firestore round trips per request kind (emulat
       status = (await post(randomUUID())).status;
     });
     assert.equal(status, 503);
-    assert.deepEqual(counts, { commit: 2, batchGetDocuments: 1 });
+    assert.deepEqual(counts, { batchWrite: 1, commit: 1, batchGetDocuments: 1 });
+  });
+});
+
+describe('claims and reads of requests that arrive together share a round trip (emulator)', () => {
+  let db: Firestore;
+  let ledger: FirestoreLedgerStore;
+  const record = (ownerToken: string) => ({
+    state: 'in_progress' as const,
+    tenant: 'coalesced',
+    fingerprint: 'fp',
+    ownerToken,
+    inferenceId: `inf_${ownerToken}`,
+    createdAt: new Date(),
+    leaseExpiresAt: new Date(Date.now() + 10_000),
+    expiresAt: new Date(Date.now() + 86_400_000),
+  });
+
+  before(() => {
+    db = new Firestore({
+      projectId: `coalesced-${randomUUID().slice(0, 8)}`,
+      ignoreUndefinedProperties: true,
+    });
+    ledger = new FirestoreLedgerStore(db);
+  });
+  after(() => db.terminate());
+
+  it('sends the creates of one turn of the event loop in one BatchWrite, and its reads in one read', async () => {
+    assert.ok(await ledger.create('taken', record('first')));
+    const ids = Array.from({ length: 8 }, (_, i) => `key-${i}`);
+    let created: Array<unknown> = [];
+    const writes = await countOperations(async () => {
+      created = await Promise.all([...ids, 'taken'].map((id) => ledger.create(id, record(id))));
+    });
+    assert.deepEqual(writes, { batchWrite: 1 });
+    assert.equal(created.filter((c) => c !== null).length, 8, 'each new key is created');
+    assert.equal(created.at(-1), null, 'the existing key is refused, in the same call');
+
+    let owners: Array<string | null> = [];
+    const reads = await countOperations(async () => {
+      const found = await Promise.all([...ids, 'taken', 'absent'].map((id) => ledger.get(id)));
+      owners = found.map((f) => f?.value.ownerToken ?? null);
+    });
+    assert.deepEqual(reads, { batchGetDocuments: 1 });
+    assert.deepEqual(owners, [...ids, 'first', null]);
+  });
+
+  it('sends creates of one key in separate calls: one lands, the other is refused', async () => {
+    let created: Array<unknown> = [];
+    const writes = await countOperations(async () => {
+      created = await Promise.all(['one', 'other'].map((owner) => ledger.create('same', record(owner))));
+    });
+    assert.deepEqual(writes, { batchWrite: 2 });
+    assert.equal(created.filter((c) => c !== null).length, 1);
   });
 });
 

@@ -177,6 +177,27 @@ export function describeStoreContract(backend: StoreBackend): void {
         assert.deepEqual((await w.ledger.get('k1'))?.value, inProgress());
       });
 
+      it('gives creates and reads made at the same moment each their own answer; one create of a key wins', async () => {
+        assert.ok(await w.ledger.create('taken', inProgress({ ownerToken: 'owner-0' })));
+        const owners = ['owner-1', 'owner-2'];
+        const [fresh, first, second, existing] = await Promise.all([
+          Promise.all(['a', 'b', 'c'].map((id) => w.ledger.create(id, inProgress({ ownerToken: id })))),
+          w.ledger.create('both', inProgress({ ownerToken: owners[0] })),
+          w.ledger.create('both', inProgress({ ownerToken: owners[1] })),
+          w.ledger.create('taken', inProgress({ ownerToken: 'owner-3' })),
+        ]);
+        assert.ok(fresh.every((created) => created !== null));
+        assert.equal(existing, null);
+        assert.equal([first, second].filter((created) => created !== null).length, 1);
+        const reads = await Promise.all(
+          ['a', 'b', 'c', 'both', 'taken', 'absent'].map((id) => w.ledger.get(id)),
+        );
+        assert.deepEqual(
+          reads.map((read) => read?.value.ownerToken ?? null),
+          ['a', 'b', 'c', first ? owners[0] : owners[1], 'owner-0', null],
+        );
+      });
+
       it('replaces only at the version it was given (from create or from get), never a stale one', async () => {
         const created = await w.ledger.create('k1', inProgress());
         const second = await w.ledger.replace('k1', inProgress({ ownerToken: 'owner-2' }), created!.version);

@@ -795,5 +795,14 @@ function recordingFirestore(writes: Write[]): Firestore {
       },
       commit: async () => [],
     }),
+    // The ledger's claims go out through a BulkWriter (adapters/firestore/coalescedCalls.ts).
+    bulkWriter: () => ({
+      onWriteError: () => undefined,
+      create: async (target: { collection: string; id: string }, data: Record<string, unknown>) => {
+        writes.push({ collection: target.collection, id: target.id, data });
+        return { writeTime: { toMillis: () => 0 } };
+      },
+      close: async () => undefined,
+    }),
   } as unknown as Firestore;
 }

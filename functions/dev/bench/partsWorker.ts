@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { Firestore } from '@google-cloud/firestore';
+import { type DocumentData, type DocumentReference, Firestore } from '@google-cloud/firestore';
 import { Agent, request } from 'undici';
 
 const [count, concurrency, rounds] = process.argv.slice(2, 5).map(Number) as [number, number, number];
@@ -30,6 +30,26 @@ const completion = JSON.stringify({
 });
 const headers = { 'content-type': 'application/json' };
 const dispatcher = new Agent();
+// BatchWrite reports each write's outcome as a status in its answer, not as an RPC error.
+const writer = db.bulkWriter({ throttling: false });
+writer.onWriteError(() => false);
+function bulkCreate(ref: DocumentReference, data: DocumentData) {
+  const done = writer.create(ref, data);
+  void writer.flush();
+  return done;
+}
+let flushScheduled = false;
+function coalescedCreate(ref: DocumentReference, data: DocumentData) {
+  const done = writer.create(ref, data);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(() => {
+      flushScheduled = false;
+      void writer.flush();
+    });
+  }
+  return done;
+}
 const keepAlive = new http.Agent({ keepAlive: true });
 
 const operations: Record<string, () => Promise<unknown>> = {
@@ -42,6 +62,12 @@ const operations: Record<string, () => Promise<unknown>> = {
   'firestore: create of an existing document (ALREADY_EXISTS)': () =>
     taken.create({ state: 'in_progress' }).catch(() => undefined),
   'firestore: get': () => taken.get(),
+  'firestore: create through BatchWrite': () =>
+    bulkCreate(keys.doc(randomUUID()), { state: 'in_progress', at: new Date() }),
+  'firestore: create of an existing document through BatchWrite': () =>
+    bulkCreate(taken, { state: 'in_progress' }).catch(() => undefined),
+  'firestore: create through BatchWrite, flushed at setImmediate': () =>
+    coalescedCreate(keys.doc(randomUUID()), { state: 'in_progress', at: new Date() }),
   'firestore: failed create, then get (a replay)': async () => {
     await taken.create({ state: 'in_progress' }).catch(() => undefined);
     await taken.get();

@@ -2,6 +2,7 @@ import { FieldValue, type Firestore, type Timestamp } from '@google-cloud/firest
 import type { AuditEvent } from '../../core/audit/events.js';
 import type { LapsedClaimStore, StoredLedgerRecord } from '../../core/idempotency/lapsedClaims.js';
 import type { LedgerRecord, LedgerStore, Versioned } from '../../core/idempotency/ledger.js';
+import { type CoalescedCalls, coalescedCalls } from './coalescedCalls.js';
 import {
   BoundedStore,
   collections,
@@ -14,7 +15,8 @@ import { createPendingCopy } from './firestorePendingAuditStore.js';
 
 /**
  * The ledger's atomic primitives on Firestore: a conditional create, a replace guarded by the document's
- * update time (compare-and-swap without a transaction), and an owner-checked delete. Every call has a
+ * update time (compare-and-swap without a transaction), and an owner-checked delete. The creates and reads
+ * of requests that arrive together go out together (coalescedCalls.ts). Every call has a
  * deadline of its own (a stalled Firestore is a 503 in seconds); a create or replace that lands after it is
  * an orphaned claim, which the next retry takes over once its lease has run out.
  *
@@ -23,13 +25,17 @@ import { createPendingCopy } from './firestorePendingAuditStore.js';
  * single-field index.
  */
 export class FirestoreLedgerStore extends BoundedStore implements LedgerStore, LapsedClaimStore {
+  /** Claims and reads of concurrent requests share round trips (coalescedCalls.ts). */
+  private readonly calls: CoalescedCalls;
+
   constructor(db: Firestore, options: DeadlineOptions = {}) {
     super(db, 'idempotency ledger', options);
+    this.calls = coalescedCalls(db);
   }
 
   async create(id: string, record: LedgerRecord): Promise<{ version: Timestamp } | null> {
     try {
-      const written = await this.bounded(() => this.ref(id).create(record));
+      const written = await this.bounded(() => this.calls.create(this.ref(id), record));
       return { version: written.writeTime };
     } catch (e) {
       // ABORTED: the create collided with a transaction on the same key. Either way we did not create it;
@@ -40,7 +46,7 @@ export class FirestoreLedgerStore extends BoundedStore implements LedgerStore, L
   }
 
   async get(id: string): Promise<Versioned<LedgerRecord> | null> {
-    const snap = await this.bounded(() => this.ref(id).get());
+    const snap = await this.bounded(() => this.calls.get(this.ref(id)));
     if (!snap.exists) return null;
     return { value: revive<LedgerRecord>(snap.data()), version: snap.updateTime };
   }
