@@ -130,6 +130,21 @@ describe('the inference hot path: Firestore round trips per request kind (emulat
     assert.deepEqual(other, { batchWrite: 1, batchGetDocuments: 1 });
   });
 
+  it('a read of an inference (a client polling one pending review): one read', async () => {
+    const created = await post(randomUUID());
+    assert.equal(created.status, 200);
+    let status = 0;
+    const counts = await countOperations(async () => {
+      status = (
+        await gw.api
+          .get(`/v1/inferences/${created.body.id}`)
+          .set('Authorization', bearer(tenant, 'clinician', 'alice'))
+      ).status;
+    });
+    assert.equal(status, 200);
+    assert.deepEqual(counts, { batchGetDocuments: 1 });
+  });
+
   it('503 with every provider failing: the claim, then its owner-checked release (a read and a commit)', async () => {
     await models.a.setBehaviour({ failRate: 1, failStatus: 500 });
     await models.b.setBehaviour({ failRate: 1, failStatus: 500 });

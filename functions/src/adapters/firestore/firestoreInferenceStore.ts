@@ -2,6 +2,7 @@ import type { DocumentData, Firestore, Timestamp } from '@google-cloud/firestore
 import type { ChainHead } from '../../core/audit/chain.js';
 import { asDependencyFailure, LeaseLostError } from '../../core/errors.js';
 import type { CompletionCommit, InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
+import { type CoalescedCalls, coalescedCalls } from './coalescedCalls.js';
 import { BoundedStore, collections, type DeadlineOptions, revive } from './firestoreClient.js';
 import { isPreconditionFailure, ledgerUpdate } from './firestoreLedgerStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
@@ -13,8 +14,12 @@ import { createPendingCopy } from './firestorePendingAuditStore.js';
  * deadline of its own: a completion that lands after it is resolved by the audited commit's read-back.
  */
 export class FirestoreInferenceStore extends BoundedStore implements InferenceStore {
+  /** Reads of concurrent requests (clients polling a pending inference) share round trips. */
+  private readonly calls: CoalescedCalls;
+
   constructor(db: Firestore, options: DeadlineOptions = {}) {
     super(db, 'inference store', options);
+    this.calls = coalescedCalls(db);
   }
 
   async commitCompletion(input: CompletionCommit): Promise<void> {
@@ -53,7 +58,7 @@ export class FirestoreInferenceStore extends BoundedStore implements InferenceSt
   }
 
   async getInference(id: string): Promise<InferenceRecord | null> {
-    const snap = await this.guard(() => this.db.collection(collections.inferences).doc(id).get());
+    const snap = await this.guard(() => this.calls.get(this.db.collection(collections.inferences).doc(id)));
     return snap.exists ? fromDocument(snap.data()!) : null;
   }
 
