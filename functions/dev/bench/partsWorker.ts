@@ -17,6 +17,11 @@ const db = new Firestore({ projectId: 'demo-bench-parts' });
 const keys = db.collection('partsKeys');
 const taken = keys.doc('taken');
 await taken.set({ state: 'completed', response: 'x'.repeat(800) });
+// Existing keys for the coalesced rows: concurrent creates of one document never share a call.
+const existing = Array.from({ length: 256 }, (_, i) => keys.doc(`taken-${i}`));
+await Promise.all(existing.map((ref) => ref.set({ state: 'completed', response: 'x'.repeat(800) })));
+let next = 0;
+const anExisting = () => existing[next++ % existing.length]!;
 
 const completion = JSON.stringify({
   model: 'local-clinical-1',
@@ -30,26 +35,54 @@ const completion = JSON.stringify({
 });
 const headers = { 'content-type': 'application/json' };
 const dispatcher = new Agent();
-// BatchWrite reports each write's outcome as a status in its answer, not as an RPC error.
-const writer = db.bulkWriter({ throttling: false });
-writer.onWriteError(() => false);
-function bulkCreate(ref: DocumentReference, data: DocumentData) {
+// BatchWrite reports each write's outcome as a status in its answer, not as an RPC error. `alone` sends each
+// create in a call of its own; `together` sends the creates and the reads of one turn of the event loop in one
+// call each, as the gateway's ledger does (adapters/firestore/coalescedCalls.ts, with a writer per turn).
+function batchWriter() {
+  const writer = db.bulkWriter({ throttling: false });
+  writer.onWriteError(() => false);
+  return writer;
+}
+function createAlone(ref: DocumentReference, data: DocumentData) {
+  const writer = batchWriter();
   const done = writer.create(ref, data);
-  void writer.flush();
+  void writer.close();
   return done;
 }
-let flushScheduled = false;
-function coalescedCreate(ref: DocumentReference, data: DocumentData) {
-  const done = writer.create(ref, data);
-  if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(() => {
-      flushScheduled = false;
-      void writer.flush();
-    });
-  }
-  return done;
+let creates: Array<{ ref: DocumentReference; data: DocumentData; settle: (p: Promise<unknown>) => void }> =
+  [];
+let reads: Array<{ ref: DocumentReference; settle: (p: Promise<unknown>) => void }> = [];
+let scheduled = false;
+function schedule() {
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(() => {
+    scheduled = false;
+    const [c, r] = [creates, reads];
+    [creates, reads] = [[], []];
+    if (c.length > 0) {
+      const writer = batchWriter();
+      for (const { ref, data, settle } of c) settle(writer.create(ref, data));
+      void writer.close();
+    }
+    if (r.length > 0) {
+      const all = db.getAll(...r.map((x) => x.ref));
+      r.forEach(({ settle }, i) => {
+        settle(all.then((snaps) => snaps[i]));
+      });
+    }
+  });
 }
+const createTogether = (ref: DocumentReference, data: DocumentData) =>
+  new Promise<unknown>((resolve) => {
+    creates.push({ ref, data, settle: resolve });
+    schedule();
+  });
+const getTogether = (ref: DocumentReference) =>
+  new Promise<unknown>((resolve) => {
+    reads.push({ ref, settle: resolve });
+    schedule();
+  });
 const keepAlive = new http.Agent({ keepAlive: true });
 
 const operations: Record<string, () => Promise<unknown>> = {
@@ -62,16 +95,22 @@ const operations: Record<string, () => Promise<unknown>> = {
   'firestore: create of an existing document (ALREADY_EXISTS)': () =>
     taken.create({ state: 'in_progress' }).catch(() => undefined),
   'firestore: get': () => taken.get(),
-  'firestore: create through BatchWrite': () =>
-    bulkCreate(keys.doc(randomUUID()), { state: 'in_progress', at: new Date() }),
-  'firestore: create of an existing document through BatchWrite': () =>
-    bulkCreate(taken, { state: 'in_progress' }).catch(() => undefined),
-  'firestore: create through BatchWrite, flushed at setImmediate': () =>
-    coalescedCreate(keys.doc(randomUUID()), { state: 'in_progress', at: new Date() }),
+  'firestore: create through BatchWrite, one per call': () =>
+    createAlone(keys.doc(randomUUID()), { state: 'in_progress', at: new Date() }),
+  'firestore: create of an existing document through BatchWrite, one per call': () =>
+    createAlone(taken, { state: 'in_progress' }).catch(() => undefined),
+  'firestore: create through BatchWrite, the creates of a turn together (a claim)': () =>
+    createTogether(keys.doc(randomUUID()), { state: 'in_progress', at: new Date() }),
+  'firestore: get, the reads of a turn together': () => getTogether(anExisting()),
   'firestore: failed create, then get (a replay)': async () => {
     await taken.create({ state: 'in_progress' }).catch(() => undefined);
     await taken.get();
   },
+  'firestore: a replay now: create of an existing document, then get, each with the others of its turn':
+    async () => {
+      await createTogether(taken, { state: 'in_progress' }).catch(() => undefined);
+      await getTogether(taken);
+    },
   'model call: undici.request': async () => {
     const res = await request(modelUrl, { method: 'POST', headers, body: completion, dispatcher });
     return JSON.parse(await res.body.text());
