@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Firestore } from '@google-cloud/firestore';
+import { CoalescedCalls } from '../../functions/src/adapters/firestore/coalescedCalls.js';
 import { FirestoreInferenceStore } from '../../functions/src/adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
 import { createProviderClients } from '../../functions/src/adapters/providers/createProviderClients.js';
@@ -198,6 +199,23 @@ describe('claims and reads of requests that arrive together share a round trip (
     });
     assert.deepEqual(reads, { batchGetDocuments: 1 });
     assert.deepEqual(owners, [...ids, 'first', null]);
+  });
+
+  it('fails only the caller whose document the client cannot encode; the others of its turn land', async () => {
+    const shared = new CoalescedCalls(db);
+    const refs = ['good-1', 'unencodable', 'good-2'].map((id) => db.collection('coalesced').doc(id));
+    const outcomes = await Promise.allSettled(
+      refs.map((ref) => shared.create(ref, ref.id === 'unencodable' ? { f: () => 1 } : { ok: true })),
+    );
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    const stored = await db.getAll(...refs);
+    assert.deepEqual(
+      stored.map((snap) => snap.exists),
+      [true, false, true],
+    );
   });
 
   it('sends creates of one key in separate calls: one lands, the other is refused', async () => {

@@ -20,9 +20,10 @@ import type {
  *   the other is refused.
  * - Reads go out as one BatchGetDocuments (`getAll`).
  *
- * A failed call fails every caller in it with its error, as if each had made it alone; nothing is retried
- * here (the writer's own retries are off: a stalled create that lands later is an orphaned claim, which the
- * ledger already handles). Callers keep their own deadlines (`withDeadline`).
+ * A call that Firestore fails fails every caller in it with its error, as if each had made it alone, and is
+ * not retried here (the writer's own retries are off: a stalled create that lands later is an orphaned claim,
+ * which the ledger already handles). A write the client cannot encode fails only its own caller. Callers keep
+ * their own deadlines (`withDeadline`).
  */
 export class CoalescedCalls {
   private creates: Array<{ ref: DocumentReference; data: DocumentData } & Settle<WriteResult>> = [];
@@ -63,11 +64,17 @@ export class CoalescedCalls {
     // is), and no writer's bookkeeping outlives its turn.
     const writer = this.db.bulkWriter({ throttling: false });
     writer.onWriteError(() => false);
-    for (const { ref, data, resolve, reject } of creates) {
+    for (const create of creates) {
+      const alone = () => this.sendCreates([create]);
       try {
-        writer.create(ref, data).then(resolve, reject);
+        writer.create(create.ref, create.data).then(create.resolve, (e: unknown) => {
+          // A write the client cannot encode fails the whole call before anything is sent, with an error
+          // that carries no status: the others go again, each in a call of its own, so only it fails.
+          if (creates.length > 1 && !hasStatus(e)) alone();
+          else create.reject(e);
+        });
       } catch (e) {
-        reject(e); // data the SDK refuses: this caller's error alone
+        create.reject(e);
       }
     }
     void writer.close();
@@ -84,6 +91,10 @@ export class CoalescedCalls {
     );
   }
 }
+
+/** An answer of Firestore (an RPC's or a write's gRPC status), rather than a failure of the client itself. */
+const hasStatus = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number';
 
 type Settle<T> = { resolve: (value: T) => void; reject: (error: unknown) => void };
 
