@@ -65,12 +65,11 @@ export class CoalescedCalls {
     const writer = this.db.bulkWriter({ throttling: false });
     writer.onWriteError(() => false);
     for (const create of creates) {
-      const alone = () => this.sendCreates([create]);
       try {
         writer.create(create.ref, create.data).then(create.resolve, (e: unknown) => {
           // A write the client cannot encode fails the whole call before anything is sent, with an error
           // that carries no status: the others go again, each in a call of its own, so only it fails.
-          if (creates.length > 1 && !hasStatus(e)) alone();
+          if (creates.length > 1 && !hasStatus(e)) this.sendCreates([create]);
           else create.reject(e);
         });
       } catch (e) {
