@@ -2,12 +2,14 @@
  * The measuring side of `npm run bench:parts` (parts.ts starts it): CPU time of this process per operation,
  * for the Firestore calls and the model-server call an answer is made of. It runs on plain Node (TypeScript
  * types stripped, no tsx): tsx's source maps would make every error's stack far dearer than in a deployed
- * function. Only packages are imported, nothing of the gateway.
+ * function. Only packages are imported, and the gateway's coalescer as `npm run build` compiled it.
  *
  *   FIRESTORE_EMULATOR_HOST=… MODEL_URL=http://…/v1 node functions/dev/bench/partsWorker.ts <count> <concurrency> <rounds>
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { type DocumentData, type DocumentReference, Firestore } from '@google-cloud/firestore';
 import { Agent, request } from 'undici';
 
@@ -35,54 +37,20 @@ const completion = JSON.stringify({
 });
 const headers = { 'content-type': 'application/json' };
 const dispatcher = new Agent();
-// BatchWrite reports each write's outcome as a status in its answer, not as an RPC error. `alone` sends each
-// create in a call of its own; `together` sends the creates and the reads of one turn of the event loop in one
-// call each, as the gateway's ledger does (adapters/firestore/coalescedCalls.ts, with a writer per turn).
-function batchWriter() {
+// BatchWrite reports each write's outcome as a status in its answer, not as an RPC error. `createAlone` sends
+// each create in a call of its own; `shared` is the gateway's own coalescer (adapters/firestore/coalescedCalls.ts,
+// compiled by `npm run build`): the creates and the reads of one turn of the event loop in one call each.
+function createAlone(ref: DocumentReference, data: DocumentData) {
   const writer = db.bulkWriter({ throttling: false });
   writer.onWriteError(() => false);
-  return writer;
-}
-function createAlone(ref: DocumentReference, data: DocumentData) {
-  const writer = batchWriter();
   const done = writer.create(ref, data);
   void writer.close();
   return done;
 }
-let creates: Array<{ ref: DocumentReference; data: DocumentData; settle: (p: Promise<unknown>) => void }> =
-  [];
-let reads: Array<{ ref: DocumentReference; settle: (p: Promise<unknown>) => void }> = [];
-let scheduled = false;
-function schedule() {
-  if (scheduled) return;
-  scheduled = true;
-  setImmediate(() => {
-    scheduled = false;
-    const [c, r] = [creates, reads];
-    [creates, reads] = [[], []];
-    if (c.length > 0) {
-      const writer = batchWriter();
-      for (const { ref, data, settle } of c) settle(writer.create(ref, data));
-      void writer.close();
-    }
-    if (r.length > 0) {
-      const all = db.getAll(...r.map((x) => x.ref));
-      r.forEach(({ settle }, i) => {
-        settle(all.then((snaps) => snaps[i]));
-      });
-    }
-  });
-}
-const createTogether = (ref: DocumentReference, data: DocumentData) =>
-  new Promise<unknown>((resolve) => {
-    creates.push({ ref, data, settle: resolve });
-    schedule();
-  });
-const getTogether = (ref: DocumentReference) =>
-  new Promise<unknown>((resolve) => {
-    reads.push({ ref, settle: resolve });
-    schedule();
-  });
+const { CoalescedCalls } = (await import(
+  pathToFileURL(path.resolve(import.meta.dirname, '../../lib/adapters/firestore/coalescedCalls.js')).href
+)) as typeof import('../../src/adapters/firestore/coalescedCalls.js');
+const shared = new CoalescedCalls(db);
 const keepAlive = new http.Agent({ keepAlive: true });
 
 const operations: Record<string, () => Promise<unknown>> = {
@@ -100,16 +68,17 @@ const operations: Record<string, () => Promise<unknown>> = {
   'firestore: create of an existing document through BatchWrite, one per call': () =>
     createAlone(taken, { state: 'in_progress' }).catch(() => undefined),
   'firestore: create through BatchWrite, the creates of a turn together (a claim)': () =>
-    createTogether(keys.doc(randomUUID()), { state: 'in_progress', at: new Date() }),
-  'firestore: get, the reads of a turn together': () => getTogether(anExisting()),
+    shared.create(keys.doc(randomUUID()), { state: 'in_progress', at: new Date() }),
+  'firestore: get, the reads of a turn together': () => shared.get(anExisting()),
   'firestore: failed create, then get (a replay)': async () => {
     await taken.create({ state: 'in_progress' }).catch(() => undefined);
     await taken.get();
   },
   'firestore: a replay now: create of an existing document, then get, each with the others of its turn':
     async () => {
-      await createTogether(taken, { state: 'in_progress' }).catch(() => undefined);
-      await getTogether(taken);
+      const ref = anExisting();
+      await shared.create(ref, { state: 'in_progress' }).catch(() => undefined);
+      await shared.get(ref);
     },
   'model call: undici.request': async () => {
     const res = await request(modelUrl, { method: 'POST', headers, body: completion, dispatcher });
