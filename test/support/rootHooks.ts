@@ -8,7 +8,14 @@
  * `beforeAll`, on the ports chosen here, and stop in `afterAll`.
  *
  * An emulator whose `*_EMULATOR_HOST` is already set in the environment is used as it is and not started.
+ *
+ * Temporary files go to one directory per run, removed when the run ends: tests make them with
+ * `mkdtemp(os.tmpdir())` (audit files, scratch copies of the Terraform module, browser profiles), and so do
+ * the processes they start, and a run must not leave hundreds of directories behind in /tmp.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Context } from 'mocha';
 import {
   type RunningEmulator,
@@ -23,6 +30,9 @@ process.env.GATEWAY_ENV = 'local';
 // Tests never run where a metadata server exists; without this, the Google SDKs probe for one (about a
 // second, and a MetadataLookupWarning) before their first call to an emulator.
 process.env.METADATA_SERVER_DETECTION ??= 'none';
+// os.tmpdir() reads TMPDIR on every call, and child processes inherit it.
+const runTmpDir = mkdtempSync(path.join(os.tmpdir(), 'gateway-tests-'));
+process.env.TMPDIR = runTmpDir;
 
 interface PlannedEmulator {
   start: typeof startFirestoreEmulator;
@@ -82,6 +92,7 @@ export const mochaHooks = {
   async afterAll(this: Context): Promise<void> {
     this.timeout(60_000);
     await stopAll();
+    rmSync(runTmpDir, { recursive: true, force: true });
   },
 };
 

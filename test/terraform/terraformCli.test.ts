@@ -19,7 +19,11 @@ import { TERRAFORM_DIR } from './terraformModule.js';
 const TERRAFORM = process.env.TERRAFORM_BIN ?? 'terraform';
 /** Long enough to download three providers on a normal connection; without network init fails at once. */
 const INIT_TIMEOUT_MS = 120_000;
-const CACHE_DIR = path.join(os.tmpdir(), 'clinical-ai-gateway-terraform');
+/** A cache, kept between runs (each test run's temporary directory is removed when it ends). */
+const CACHE_DIR = path.join(
+  process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'),
+  'clinical-ai-gateway-terraform',
+);
 
 /**
  * init output that means "the registry cannot be reached", as opposed to a broken configuration or a
