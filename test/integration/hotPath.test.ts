@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Firestore } from '@google-cloud/firestore';
-import { CoalescedCalls } from '../../functions/src/adapters/firestore/coalescedCalls.js';
+import { type DocumentReference, Firestore, type Timestamp } from '@google-cloud/firestore';
+import { CoalescedCalls, type CommitWrite } from '../../functions/src/adapters/firestore/coalescedCalls.js';
 import { FirestoreInferenceStore } from '../../functions/src/adapters/firestore/firestoreInferenceStore.js';
 import { FirestoreLedgerStore } from '../../functions/src/adapters/firestore/firestoreLedgerStore.js';
 import { createProviderClients } from '../../functions/src/adapters/providers/createProviderClients.js';
@@ -158,7 +158,7 @@ describe('the inference hot path: Firestore round trips per request kind (emulat
   });
 });
 
-describe('claims and reads of requests that arrive together share a round trip (emulator)', () => {
+describe('claims, reads and completions of requests that arrive together share a round trip (emulator)', () => {
   let db: Firestore;
   let ledger: FirestoreLedgerStore;
   const record = (ownerToken: string) => ({
@@ -214,6 +214,72 @@ describe('claims and reads of requests that arrive together share a round trip (
     const stored = await db.getAll(...refs);
     assert.deepEqual(
       stored.map((snap) => snap.exists),
+      [true, false, true],
+    );
+  });
+
+  it('sends the commits of one turn in one Commit; one refused for a stale version goes again alone, and only it fails', async () => {
+    const shared = new CoalescedCalls(db);
+    const collection = db.collection('coalescedCommits');
+    const claim = async (round: string) => {
+      const refs = [1, 2, 3].map((i) => collection.doc(`${round}-${i}`));
+      const versions = await Promise.all(refs.map((ref) => ref.create({ state: 'in_progress' })));
+      return refs.map((ref, i) => ({ ref, version: versions[i]!.writeTime }));
+    };
+    const complete = ({ ref, version }: { ref: DocumentReference; version: Timestamp }): CommitWrite[] => [
+      { kind: 'update', ref, data: { state: 'completed' }, lastUpdateTime: version },
+      { kind: 'create', ref: collection.doc(`${ref.id}-inference`), data: { of: ref.id } },
+    ];
+    const states = async (refs: DocumentReference[]) =>
+      (await db.getAll(...refs.flatMap((ref) => [ref, collection.doc(`${ref.id}-inference`)]))).map((snap) =>
+        snap.exists ? (snap.get('state') ?? 'created') : 'absent',
+      );
+
+    const together = await claim('together');
+    const one = await countOperations(() => Promise.all(together.map((c) => shared.commit(complete(c)))));
+    assert.deepEqual(one, { commit: 1 });
+    assert.deepEqual(
+      await states(together.map((c) => c.ref)),
+      Array(3).fill(['completed', 'created']).flat(),
+    );
+
+    const refused = await claim('refused');
+    await refused[1]!.ref.update({ state: 'taken over' });
+    let outcomes: PromiseSettledResult<void>[] = [];
+    const calls = await countOperations(async () => {
+      outcomes = await Promise.allSettled(refused.map((c) => shared.commit(complete(c))));
+    });
+    assert.deepEqual(calls, { commit: 4 }, 'the shared call, then each commit alone');
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === 'rejected' ? (o.reason as { code?: unknown }).code : 'ok')),
+      ['ok', 9, 'ok'],
+    );
+    assert.deepEqual(await states(refused.map((c) => c.ref)), [
+      'completed',
+      'created',
+      'taken over',
+      'absent',
+      'completed',
+      'created',
+    ]);
+  });
+
+  it('fails only the commit with a document the client cannot encode; the others of its turn land', async () => {
+    const shared = new CoalescedCalls(db);
+    const refs = ['good-1', 'unencodable', 'good-2'].map((id) => db.collection('coalescedCommits').doc(id));
+    const outcomes = await Promise.allSettled(
+      refs.map((ref) =>
+        shared.commit([
+          { kind: 'create', ref, data: ref.id === 'unencodable' ? { f: () => 1 } : { ok: true } },
+        ]),
+      ),
+    );
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.deepEqual(
+      (await db.getAll(...refs)).map((snap) => snap.exists),
       [true, false, true],
     );
   });

@@ -343,6 +343,43 @@ export function describeStoreContract(backend: StoreBackend): void {
         assert.deepEqual(await pendingIds(w), [], 'no pending copy of an event whose change did not commit');
       });
 
+      it('completions committed at the same moment each get their own outcome; a lost lease fails only its own', async () => {
+        const ids = ['k1', 'k2', 'k3'];
+        const claims = [];
+        for (const id of ids) claims.push(await claimed(id));
+        assert.ok(
+          await w.ledger.replace('k2', inProgress({ ownerToken: 'taker' }), claims[1]!.claim.version),
+        );
+        const infs = ids.map((id) => inference(`inf_${id}`));
+        const outcomes = await Promise.allSettled(
+          claims.map(({ record, claim }, i) =>
+            w.inferences.commitCompletion({
+              claim,
+              ledgerRecord: completed(record),
+              inference: infs[i]!,
+              reviewRequest: null,
+              auditEvent: completionEvent(infs[i]!),
+            }),
+          ),
+        );
+        assert.deepEqual(
+          outcomes.map((o) =>
+            o.status === 'fulfilled' ? 'completed' : isGatewayError(o.reason, 'lease_lost'),
+          ),
+          ['completed', true, 'completed'],
+        );
+        assert.deepEqual(
+          (await Promise.all(ids.map((id) => w.ledger.get(id)))).map((r) => r?.value.state),
+          ['completed', 'in_progress', 'completed'],
+        );
+        assert.equal((await w.ledger.get('k2'))?.value.ownerToken, 'taker');
+        assert.deepEqual(
+          (await Promise.all(infs.map((inf) => w.inferences.getInference(inf.id)))).map((i) => i?.id ?? null),
+          ['inf_k1', null, 'inf_k3'],
+        );
+        assert.deepEqual((await pendingIds(w)).sort(), ['evt-inf_k1', 'evt-inf_k3']);
+      });
+
       it('refuses (LeaseLostError) once the claim was released', async () => {
         const { record, claim } = await claimed();
         assert.equal(await w.ledger.deleteIfOwner('k1', record.ownerToken), true);

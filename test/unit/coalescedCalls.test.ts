@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { DocumentReference, Firestore } from '@google-cloud/firestore';
-import { CoalescedCalls } from '../../functions/src/adapters/firestore/coalescedCalls.js';
+import type { DocumentReference, Firestore, Timestamp } from '@google-cloud/firestore';
+import { CoalescedCalls, type CommitWrite } from '../../functions/src/adapters/firestore/coalescedCalls.js';
 
 /**
  * How shared calls fail: a call that Firestore fails fails everyone in it, and only them; a document the
@@ -17,9 +17,27 @@ const ref = (id: string) => ({ path: `c/${id}`, id }) as unknown as DocumentRefe
 function fakeFirestore(answer: {
   getAll?: (paths: string[]) => Promise<unknown[]>;
   create?: (path: string) => Promise<unknown>;
+  commit?: (paths: string[]) => Promise<unknown>;
 }) {
   const calls: string[][] = [];
   const db = {
+    // As the SDK's WriteBatch: a write it cannot encode throws when it is added; the commit is one call,
+    // answered as a whole.
+    batch: () => {
+      const paths: string[] = [];
+      const add = (r: DocumentReference, data: Record<string, unknown>) => {
+        if (data.invalid) throw new Error('Cannot encode value: () => 1');
+        paths.push(r.path);
+      };
+      return {
+        create: add,
+        update: add,
+        commit: () => {
+          calls.push(paths);
+          return answer.commit?.(paths) ?? Promise.resolve([]);
+        },
+      };
+    },
     getAll: (...refs: DocumentReference[]) => {
       calls.push(refs.map((r) => r.path));
       return answer.getAll?.(refs.map((r) => r.path)) ?? Promise.resolve(refs.map((r) => ({ path: r.path })));
@@ -117,5 +135,92 @@ describe('CoalescedCalls', () => {
     await shared.create(ref('a'), {});
     await shared.create(ref('b'), {});
     assert.deepEqual(calls, [['c/a'], ['c/b']]);
+  });
+
+  describe('commits', () => {
+    const version = {} as Timestamp;
+    const update = (id: string, data: Record<string, unknown> = {}): CommitWrite => ({
+      kind: 'update',
+      ref: ref(id),
+      data,
+      lastUpdateTime: version,
+    });
+    const create = (id: string, data: Record<string, unknown> = {}): CommitWrite => ({
+      kind: 'create',
+      ref: ref(id),
+      data,
+    });
+    const reasons = (outcomes: PromiseSettledResult<void>[]) =>
+      outcomes.map((o) => (o.status === 'rejected' ? o.reason : 'fulfilled'));
+
+    it('sends the commits of one turn in one call; one refused for its own write goes again alone, and only it fails', async () => {
+      const changed = Object.assign(new Error('9 FAILED_PRECONDITION'), { code: 9 });
+      const { db, calls } = fakeFirestore({
+        commit: (paths) => (paths.includes('c/lost') ? Promise.reject(changed) : Promise.resolve([])),
+      });
+      const shared = new CoalescedCalls(db);
+      const outcomes = await Promise.allSettled([
+        shared.commit([update('a'), create('a-inference')]),
+        shared.commit([update('lost'), create('lost-inference')]),
+        shared.commit([update('c')]),
+      ]);
+      assert.deepEqual(calls, [
+        ['c/a', 'c/a-inference', 'c/lost', 'c/lost-inference', 'c/c'],
+        ['c/a', 'c/a-inference'],
+        ['c/lost', 'c/lost-inference'],
+        ['c/c'],
+      ]);
+      assert.deepEqual(reasons(outcomes), ['fulfilled', changed, 'fulfilled']);
+    });
+
+    it('fails every commit of a call that may have applied, or failed for all, with its error, without sending again', async () => {
+      for (const code of [14, 4, 8]) {
+        const failure = Object.assign(new Error(`${code}`), { code });
+        const { db, calls } = fakeFirestore({ commit: () => Promise.reject(failure) });
+        const shared = new CoalescedCalls(db);
+        const outcomes = await Promise.allSettled([
+          shared.commit([update('a')]),
+          shared.commit([update('b')]),
+        ]);
+        assert.deepEqual(reasons(outcomes), [failure, failure], `code ${code}`);
+        assert.deepEqual(calls, [['c/a', 'c/b']], `code ${code}`);
+      }
+    });
+
+    it('fails only the commit with a write the client cannot encode; the others go each alone', async () => {
+      const { db, calls } = fakeFirestore({});
+      const shared = new CoalescedCalls(db);
+      const outcomes = await Promise.allSettled([
+        shared.commit([update('a')]),
+        shared.commit([update('bad'), create('bad-inference', { invalid: true })]),
+        shared.commit([update('c')]),
+      ]);
+      assert.deepEqual(calls, [['c/a'], ['c/c']]);
+      assert.equal(outcomes[1]?.status, 'rejected');
+      assert.match(String((outcomes[1] as PromiseRejectedResult).reason), /Cannot encode/);
+      assert.deepEqual([outcomes[0]?.status, outcomes[2]?.status], ['fulfilled', 'fulfilled']);
+    });
+
+    it('never writes one document twice in a call, nor more than 100 writes', async () => {
+      const { db, calls } = fakeFirestore({});
+      const shared = new CoalescedCalls(db);
+      await Promise.all([
+        shared.commit([update('d')]),
+        shared.commit([update('d')]),
+        shared.commit([create('e')]),
+      ]);
+      assert.deepEqual(calls, [['c/d'], ['c/d', 'c/e']]);
+
+      calls.length = 0;
+      await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          shared.commit(['w', 'x', 'y', 'z'].map((d) => create(`${d}${i}`))),
+        ),
+      );
+      assert.deepEqual(
+        calls.map((call) => call.length),
+        [100, 20],
+      );
+    });
   });
 });

@@ -1,8 +1,8 @@
 import type { DocumentData, Firestore, Timestamp } from '@google-cloud/firestore';
 import type { ChainHead } from '../../core/audit/chain.js';
-import { asDependencyFailure, LeaseLostError } from '../../core/errors.js';
+import { asDependencyFailure, isGatewayError, LeaseLostError } from '../../core/errors.js';
 import type { CompletionCommit, InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
-import { type CoalescedCalls, coalescedCalls } from './coalescedCalls.js';
+import { type CoalescedCalls, type CommitWrite, coalescedCalls, hasStatus } from './coalescedCalls.js';
 import { BoundedStore, collections, type DeadlineOptions, revive } from './firestoreClient.js';
 import { isPreconditionFailure, ledgerUpdate } from './firestoreLedgerStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
@@ -14,7 +14,10 @@ import { createPendingCopy } from './firestorePendingAuditStore.js';
  * deadline of its own: a completion that lands after it is resolved by the audited commit's read-back.
  */
 export class FirestoreInferenceStore extends BoundedStore implements InferenceStore {
-  /** Reads of concurrent requests (clients polling a pending inference) share round trips. */
+  /**
+   * Completions of concurrent requests, and their reads (clients polling a pending inference), share round
+   * trips.
+   */
   private readonly calls: CoalescedCalls;
 
   constructor(db: Firestore, options: DeadlineOptions = {}) {
@@ -23,30 +26,42 @@ export class FirestoreInferenceStore extends BoundedStore implements InferenceSt
   }
 
   async commitCompletion(input: CompletionCommit): Promise<void> {
-    const batch = this.db.batch();
-    batch.update(
-      this.db.collection(collections.idempotencyKeys).doc(input.claim.recordId),
-      ledgerUpdate(input.ledgerRecord),
-      { lastUpdateTime: input.claim.version as Timestamp },
-    );
-    batch.create(
-      this.db.collection(collections.inferences).doc(input.inference.id),
-      toDocument(input.inference),
-    );
+    const writes: CommitWrite[] = [
+      {
+        kind: 'update',
+        ref: this.db.collection(collections.idempotencyKeys).doc(input.claim.recordId),
+        data: ledgerUpdate(input.ledgerRecord),
+        lastUpdateTime: input.claim.version as Timestamp,
+      },
+      {
+        kind: 'create',
+        ref: this.db.collection(collections.inferences).doc(input.inference.id),
+        data: toDocument(input.inference),
+      },
+    ];
     // The review request is recorded with the result it is about, so it cannot be lost (see outbox.ts).
     if (input.reviewRequest) {
-      batch.create(
-        this.db.collection(collections.reviewOutbox).doc(input.reviewRequest.id),
-        outboxDocument(input.reviewRequest),
-      );
+      writes.push({
+        kind: 'create',
+        ref: this.db.collection(collections.reviewOutbox).doc(input.reviewRequest.id),
+        data: outboxDocument(input.reviewRequest),
+      });
     }
-    // The event's pending copy, in the same batch (no round trip of its own): see core/audit/pendingAudit.ts.
-    createPendingCopy(batch, this.db, input.auditEvent);
+    // The event's pending copy, in the same commit (no round trip of its own): see core/audit/pendingAudit.ts.
+    createPendingCopy(
+      { create: (ref, data) => writes.push({ kind: 'create', ref, data }) },
+      this.db,
+      input.auditEvent,
+    );
     try {
-      await this.bounded(() => batch.commit());
+      // With the completions of other requests that finish in the same turn: one Commit for all of them,
+      // each still all or nothing (coalescedCalls.ts).
+      await this.bounded(() => this.calls.commit(writes));
     } catch (e) {
       // The record changed since the claim wrote it: taken over (or released and claimed anew).
       if (isPreconditionFailure(e)) throw new LeaseLostError();
+      // A document the client cannot encode is our fault, not the store's: not a retryable 503.
+      if (!hasStatus(e) && !isGatewayError(e)) throw e;
       throw asDependencyFailure('inference store', e);
     }
   }
