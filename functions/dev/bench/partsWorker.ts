@@ -52,6 +52,16 @@ const { CoalescedCalls } = (await import(
 )) as typeof import('../../src/adapters/firestore/coalescedCalls.js');
 const shared = new CoalescedCalls(db);
 const keepAlive = new http.Agent({ keepAlive: true });
+// A completion's documents: the ledger record with the stored answer, the inference, the audit event's
+// pending copy. (The ledger's write is an update conditioned on the claim's write time in the gateway; the
+// client's CPU for it is the same as for a create.)
+const answer = 'x'.repeat(1_500);
+const completionWrites = () =>
+  ['ledger', 'inference', 'pending'].map((kind) => ({
+    kind: 'create' as const,
+    ref: db.collection(`parts-${kind}`).doc(randomUUID()),
+    data: { state: 'completed', text: answer, at: new Date() },
+  }));
 
 const operations: Record<string, () => Promise<unknown>> = {
   'firestore: create, then update with the create as precondition (the floor)': async () => {
@@ -80,6 +90,13 @@ const operations: Record<string, () => Promise<unknown>> = {
       await shared.create(ref, { state: 'in_progress' }).catch(() => undefined);
       await shared.get(ref);
     },
+  'firestore: commit of a completion (three documents, 4 KB), one per call': () => {
+    const batch = db.batch();
+    for (const write of completionWrites()) batch.create(write.ref, write.data);
+    return batch.commit();
+  },
+  'firestore: commit of a completion, the commits of a turn together (a completion now)': () =>
+    shared.commit(completionWrites()),
   'model call: undici.request': async () => {
     const res = await request(modelUrl, { method: 'POST', headers, body: completion, dispatcher });
     return JSON.parse(await res.body.text());
