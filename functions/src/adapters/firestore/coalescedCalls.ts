@@ -19,7 +19,7 @@ export type CommitWrite =
  */
 const MAX_WRITES_PER_COMMIT = 100;
 
-/** gRPC statuses with which a commit is refused as a whole, nothing applied, for what one write asked. */
+/** gRPC statuses that refuse a whole Commit, with nothing applied, because of one of its writes. */
 const REFUSED_FOR_ONE_WRITE = new Set([
   3, // INVALID_ARGUMENT: a document or the call too large
   5, // NOT_FOUND: an update's document is gone
@@ -49,10 +49,10 @@ const REFUSED_FOR_ONE_WRITE = new Set([
  *   each had made the call alone: sending again could apply a commit twice. No document is written twice in
  *   one call (a later commit of it goes in the next), and at most MAX_WRITES_PER_COMMIT writes go in one.
  *
- * A call that Firestore fails fails every caller in it with its error, as if each had made it alone, and is
- * not retried here (the writer's own retries are off: a stalled create that lands later is an orphaned claim,
- * which the ledger already handles). A write the client cannot encode fails only its own caller. Callers keep
- * their own deadlines (`withDeadline`).
+ * Otherwise a call that Firestore fails fails every caller in it with its error, as if each had made it
+ * alone, and is not retried here (the writer's own retries are off: a stalled create that lands later is an
+ * orphaned claim, which the ledger already handles). A write the client cannot encode fails only its own
+ * caller. Callers keep their own deadlines (`withDeadline`).
  */
 export class CoalescedCalls {
   private creates: Array<{ ref: DocumentReference; data: DocumentData } & Settle<WriteResult>> = [];
