@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/events.js';
 import { type Clock, dateClock } from '../clock.js';
 import { IdempotencyKeyReusedError, orUnavailable, RequestInProgressError } from '../errors.js';
@@ -243,7 +243,8 @@ export class IdempotencyLedger {
       tenant,
       fingerprint,
       requester,
-      ownerToken: randomBytes(16).toString('hex'),
+      // randomUUID draws from a buffer of entropy it refills every 128 calls; randomBytes asks OpenSSL each time.
+      ownerToken: randomUUID(),
       inferenceId: newInferenceId(),
       createdAt: now,
       leaseExpiresAt: new Date(now.getTime() + this.settings.leaseMs),
