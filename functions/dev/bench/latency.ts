@@ -18,6 +18,7 @@ import { installProblemFinalHandler } from '../../src/http/frameworkErrors.js';
 import { startFirestoreEmulator } from '../emulators.js';
 import { describeMachine } from '../machine.js';
 import { startModelServer } from '../modelServer/modelServer.js';
+import { benchAuditFile } from './benchAuditFile.js';
 import { BENCH_BODY, BENCH_HEADERS, BENCH_NOTE } from './benchRequest.js';
 import { percentile } from './percentile.js';
 
@@ -48,7 +49,7 @@ async function main() {
     GOOGLE_CLOUD_PROJECT: project,
     LOCAL_A_URL: `${a.url}/v1`,
     LOCAL_B_URL: `${b.url}/v1`,
-    AUDIT_LOG_FILE: '.data/bench-audit.jsonl',
+    AUDIT_LOG_FILE: benchAuditFile('bench-audit.jsonl'),
   });
   installProblemFinalHandler();
   const lines: string[] = [];

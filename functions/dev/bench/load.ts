@@ -32,6 +32,7 @@ import { PROJECT_ROOT } from '../emulators.js';
 import { describeMachine, machineTicks, processCpuMs, processMemoryMiB } from '../machine.js';
 import { spawnGroup } from '../processes.js';
 import { anyFreePorts, startStack } from '../stack.js';
+import { benchAuditFile } from './benchAuditFile.js';
 import {
   BENCH_TOKEN,
   BENCH_BODY as BODY,
@@ -316,7 +317,7 @@ async function main(): Promise<void> {
     env: {
       ...process.env,
       ...anyFreePorts(),
-      AUDIT_LOG_FILE: path.join(PROJECT_ROOT, '.data', 'bench-load-audit.jsonl'),
+      AUDIT_LOG_FILE: benchAuditFile('bench-load-audit.jsonl'),
       ...nodeOptions(),
     },
     log: (line) => void lines.push(line),

@@ -19,6 +19,7 @@ import autocannon from 'autocannon';
 import { PROJECT_ROOT } from '../emulators.js';
 import { processCpuMs, processMemoryMiB } from '../machine.js';
 import { anyFreePorts, startStack } from '../stack.js';
+import { benchAuditFile } from './benchAuditFile.js';
 import { BENCH_BODY as BODY, BENCH_HEADERS as HEADERS } from './benchRequest.js';
 
 const DEFAULT_VARIANTS = {
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
     '| variant | new key cpu ms (p50 ms) | replay cpu ms (p50 ms) | new key @64 cpu ms | rss MiB | peak MiB |',
   );
   console.log('| --- | --- | --- | --- | --- | --- |');
+  const auditFile = benchAuditFile('bench-per-request-audit.jsonl');
   for (const name of flags.order.split(',')) {
     const variant = VARIANTS[name];
     if (!variant) throw new Error(`no variant ${name}`);
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
         ...process.env,
         ...anyFreePorts(),
         ...variant,
-        AUDIT_LOG_FILE: path.join(PROJECT_ROOT, '.data', 'bench-per-request-audit.jsonl'),
+        AUDIT_LOG_FILE: auditFile,
       },
       log: () => undefined,
       functionLogDir: path.join(PROJECT_ROOT, '.data', 'logs', 'bench-per-request'),

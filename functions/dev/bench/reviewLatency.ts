@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeMachine } from '../machine.js';
 import { anyFreePorts, startStack } from '../stack.js';
+import { benchAuditFile } from './benchAuditFile.js';
 import { percentile } from './percentile.js';
 
 const ITEMS = Number(process.env.BENCH_ITEMS ?? 100);
@@ -39,7 +40,7 @@ async function main() {
   const started = performance.now();
   // Any free ports unless set, so the benchmark can run next to `npm start`.
   const env: NodeJS.ProcessEnv = { ...anyFreePorts(), ...process.env, METADATA_SERVER_DETECTION: 'none' };
-  env.AUDIT_LOG_FILE ??= '.data/bench-review-audit.jsonl';
+  env.AUDIT_LOG_FILE ??= benchAuditFile('bench-review-audit.jsonl');
   env.AUDIT_TO_STDOUT ??= 'false';
   const stack = await startStack({
     env,
