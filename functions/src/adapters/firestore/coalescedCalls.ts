@@ -7,6 +7,7 @@ import type {
   WriteBatch,
   WriteResult,
 } from '@google-cloud/firestore';
+import { grpcCode, hasStatus } from './firestoreClient.js';
 
 /** One write of an atomic commit: a create, or an update conditioned on the document's update time. */
 export type CommitWrite =
@@ -20,12 +21,12 @@ export type CommitWrite =
 const MAX_WRITES_PER_COMMIT = 100;
 
 /** gRPC statuses that refuse a whole Commit, with nothing applied, because of one of its writes. */
-const REFUSED_FOR_ONE_WRITE = new Set([
-  3, // INVALID_ARGUMENT: a document or the call too large
-  5, // NOT_FOUND: an update's document is gone
-  6, // ALREADY_EXISTS: a create's document exists
-  9, // FAILED_PRECONDITION: an update's document changed since the version it names
-  10, // ABORTED: a write contended with a transaction
+const REFUSED_FOR_ONE_WRITE = new Set<number>([
+  grpcCode.INVALID_ARGUMENT, // a document or the call too large
+  grpcCode.NOT_FOUND, // an update's document is gone
+  grpcCode.ALREADY_EXISTS, // a create's document exists
+  grpcCode.FAILED_PRECONDITION, // an update's document changed since the version it names
+  grpcCode.ABORTED, // a write contended with a transaction
 ]);
 
 /**
@@ -124,16 +125,17 @@ export class CoalescedCalls {
     let paths = new Set<string>();
     let writes = 0;
     for (const commit of commits) {
-      const full = writes + commit.writes.length > MAX_WRITES_PER_COMMIT;
-      if (group.length > 0 && (full || commit.writes.some((w) => paths.has(w.ref.path)))) {
+      const own = commit.writes.map((w) => w.ref.path);
+      const full = writes + own.length > MAX_WRITES_PER_COMMIT;
+      if (group.length > 0 && (full || own.some((p) => paths.has(p)))) {
         this.sendCommit(group);
         group = [];
         paths = new Set();
         writes = 0;
       }
       group.push(commit);
-      for (const w of commit.writes) paths.add(w.ref.path);
-      writes += commit.writes.length;
+      for (const p of own) paths.add(p);
+      writes += own.length;
     }
     this.sendCommit(group);
   }
@@ -156,7 +158,7 @@ export class CoalescedCalls {
         for (const commit of group) commit.resolve();
       },
       (e: unknown) => {
-        const refusedForOne = !hasStatus(e) || REFUSED_FOR_ONE_WRITE.has((e as { code: number }).code);
+        const refusedForOne = !hasStatus(e) || REFUSED_FOR_ONE_WRITE.has(e.code);
         if (group.length > 1 && refusedForOne) for (const commit of group) this.sendCommit([commit]);
         else for (const commit of group) commit.reject(e);
       },
@@ -174,10 +176,6 @@ export class CoalescedCalls {
     );
   }
 }
-
-/** An answer of Firestore (an RPC's or a write's gRPC status), rather than a failure of the client itself. */
-export const hasStatus = (e: unknown): boolean =>
-  typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number';
 
 type Settle<T> = { resolve: (value: T) => void; reject: (error: unknown) => void };
 type PendingCommit = { writes: readonly CommitWrite[] } & Settle<void>;

@@ -46,10 +46,20 @@ export function revive<T>(value: unknown): T {
 }
 
 /** gRPC status codes the adapters branch on. */
-export const grpcCode = { ALREADY_EXISTS: 6, NOT_FOUND: 5, FAILED_PRECONDITION: 9, ABORTED: 10 } as const;
+export const grpcCode = {
+  INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+} as const;
 
 export const hasCode = (e: unknown, code: number): boolean =>
   typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
+
+/** An answer of Firestore (an RPC's or a write's gRPC status), rather than a failure of the client itself. */
+export const hasStatus = (e: unknown): e is { code: number } =>
+  typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number';
 
 /** The deadline of stores built without one (tests); the gateway passes FIRESTORE_DEADLINE_MS. */
 export const DEFAULT_FIRESTORE_DEADLINE_MS = 2_000;

@@ -2,8 +2,8 @@ import type { DocumentData, Firestore, Timestamp } from '@google-cloud/firestore
 import type { ChainHead } from '../../core/audit/chain.js';
 import { asDependencyFailure, isGatewayError, LeaseLostError } from '../../core/errors.js';
 import type { CompletionCommit, InferenceRecord, InferenceStore } from '../../core/inference/inference.js';
-import { type CoalescedCalls, type CommitWrite, coalescedCalls, hasStatus } from './coalescedCalls.js';
-import { BoundedStore, collections, type DeadlineOptions, revive } from './firestoreClient.js';
+import { type CoalescedCalls, type CommitWrite, coalescedCalls } from './coalescedCalls.js';
+import { BoundedStore, collections, type DeadlineOptions, hasStatus, revive } from './firestoreClient.js';
 import { isPreconditionFailure, ledgerUpdate } from './firestoreLedgerStore.js';
 import { outboxDocument } from './firestoreOutboxStore.js';
 import { createPendingCopy } from './firestorePendingAuditStore.js';
