@@ -56,7 +56,7 @@ import { createReviewIntakeHandler } from './events/reviewIntake.js';
 import { outsideRequestDomain } from './http/frameworkDomain.js';
 import { HealthProbe } from './http/healthProbe.js';
 import { createInferenceApi } from './http/inferenceApi.js';
-import { createLoadShedder } from './http/loadShedder.js';
+import { createLoadShedder, type LoadShedder } from './http/loadShedder.js';
 import { createReviewerApi } from './http/reviewerApi.js';
 import { createReviewJobsApi, reviewJobPaths } from './http/reviewJobsApi.js';
 
@@ -94,6 +94,11 @@ export type InferenceSide = { inferenceApi: HttpFunction; breakers: SharedBreake
 export type Gateway = {
   inferenceApi: HttpFunction;
   reviewerApi: HttpFunction;
+  /**
+   * The admission control of each API that sheds load, for the framework hook to run before a request's
+   * body is read (index.ts); each API's handler also admits what the hook did not.
+   */
+  shedders: Readonly<Record<string, LoadShedder | undefined>>;
   /** Internal: deadline checks (Cloud Tasks) and the review outbox sweep (Cloud Scheduler). */
   reviewJobs: HttpFunction;
   /** Pub/Sub-triggered: review requests become review items. */
@@ -210,6 +215,7 @@ export function createGateway(
       inferenceShedder.wrap((req, res) => inference().inferenceApi(req, res)),
     ),
     reviewerApi: outsideRequestDomain(reviewerShedder.wrap(review.reviewerApi)),
+    shedders: { inferenceApi: inferenceShedder, reviewerApi: reviewerShedder },
     reviewJobs: review.reviewJobs,
     reviewIntake: review.reviewIntake,
     firestore,

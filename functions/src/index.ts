@@ -11,12 +11,16 @@ import { installProblemFinalHandler } from './http/frameworkErrors.js';
  * start: a bad setting fails the start with a message naming the variable.
  */
 const config = loadConfig();
-installProblemFinalHandler({ maxBodyBytes: config.maxBodyBytes });
 
 // Cloud Functions names the function this instance serves in FUNCTION_TARGET; only its parts are built at
 // cold start (the review functions, for instance, hold no provider keys).
 const target = process.env.FUNCTION_TARGET;
 const gateway = createGateway(config, {}, { eager: target ? [target] : [] });
+// Before the framework builds its server; an API that sheds load refuses there, before reading the body.
+installProblemFinalHandler({
+  maxBodyBytes: config.maxBodyBytes,
+  ...(target && gateway.shedders[target] ? { admission: gateway.shedders[target] } : {}),
+});
 // An instance serving one of the HTTP functions never constructs a domain (see frameworkDomain.ts).
 const httpTargets: readonly (string | undefined)[] = ['inferenceApi', 'reviewerApi', 'reviewJobs'];
 if (httpTargets.includes(target)) runHttpRequestsWithoutDomains();

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { BENCH_BODY, BENCH_HEADERS } from '../../functions/dev/bench/benchRequest.js';
 import {
   type ChaosStack,
   runScenario,
@@ -48,5 +50,48 @@ describe('chaos: the short scenarios, against a local stack of their own', () =>
     assert.equal(health.status, 200);
     const stopped = await Promise.race([chaos.stack.failure, Promise.resolve('running')]);
     assert.equal(stopped, 'running');
+  });
+
+  it('the deployed entry point at capacity refuses before reading a body: malformed JSON gets 503, not 400', async function () {
+    this.timeout(60_000);
+    const models = ['local-a', 'local-b'].map((name) => chaos.part(`model ${name}`).address);
+    const behave = (behaviour: object) =>
+      Promise.all(
+        models.map((url) =>
+          fetch(`${url}/admin/behaviour`, {
+            method: 'PUT',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(behaviour),
+          }),
+        ),
+      );
+    const url = `${chaos.part('inference API').address}/v1/inferences`;
+    const post = (body: string) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { ...BENCH_HEADERS, 'idempotency-key': randomUUID() },
+        body,
+      });
+    await behave({ latencyMs: 1_500 });
+    try {
+      // MAX_CONCURRENT_REQUESTS is the default, 80: that many held by the model fill the instance.
+      const held = Array.from({ length: 80 }, () => post(BENCH_BODY));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const refused = await post('{"task": "medication-extraction", "input": ');
+      assert.equal(refused.status, 503);
+      assert.ok(refused.headers.get('retry-after'));
+      assert.match(((await refused.json()) as { type: string }).type, /overloaded$/);
+      const answers = await Promise.all(held);
+      await Promise.all(answers.map((r) => r.arrayBuffer()));
+      assert.deepEqual(
+        answers.filter((r) => r.status >= 300).map((r) => r.status),
+        [],
+        'the requests holding the instance were answered',
+      );
+    } finally {
+      await behave({ latencyMs: 0 });
+    }
+    const parsed = await post('{"task": "medication-extraction", "input": ');
+    assert.equal(parsed.status, 400, 'with room again, the same body is read, and refused as malformed');
   });
 });

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import supertest from 'supertest';
+import { installProblemFinalHandler } from '../../functions/src/http/frameworkErrors.js';
 import { createLoadShedder, type LoadShedder } from '../../functions/src/http/loadShedder.js';
 
 /** Admission control on its own: the concurrency bound and the event-loop-lag bound. */
@@ -113,5 +114,114 @@ describe('load shedder', () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  describe('in the framework hook, before the body is read', () => {
+    afterEach(() => installProblemFinalHandler()); // the hook is process-wide: no admission for other tests
+
+    /** A Functions Framework server for `shedder`'s function, listening, with the hook admitting first. */
+    async function listen(shedder: LoadShedder) {
+      installProblemFinalHandler({ admission: shedder });
+      const served = serve(shedder, async (gate, req) => {
+        if (req.body?.hold) await gate;
+      });
+      const server = getTestServer(served.name);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      const send = (body: string, via?: Agent) =>
+        new Promise<{ status: number; type: string; reused: boolean }>((resolve, reject) => {
+          const req = request(
+            { port, host: '127.0.0.1', method: 'POST', path: '/v1/x', agent: via ?? false },
+            (res) => {
+              let text = '';
+              res.on('data', (chunk) => {
+                text += chunk;
+              });
+              res.on('end', () =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  type: (JSON.parse(text) as { type?: string }).type ?? '',
+                  reused: req.reusedSocket,
+                }),
+              );
+            },
+          );
+          req.on('error', reject);
+          req.setHeader('content-type', 'application/json');
+          req.end(body);
+        });
+      const close = async () => {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      };
+      return { ...served, port, send, close };
+    }
+
+    it('refuses without parsing the body: malformed JSON at capacity is a 503, not a 400', async () => {
+      shedder = createLoadShedder({ maxConcurrent: 1, maxEventLoopLagMs: 10_000 });
+      const { send, release, close } = await listen(shedder);
+      try {
+        const held = send(JSON.stringify({ hold: true }));
+        for (let i = 0; i < 200 && shedder.inFlight < 1; i++) await sleep(5);
+        const refused = await send('{"not json');
+        assert.equal(refused.status, 503);
+        assert.match(refused.type, /overloaded$/);
+        release();
+        assert.equal((await held).status, 200);
+        const parsed = await send('{"not json');
+        assert.equal(parsed.status, 400, 'admitted, the same body is read and refused as malformed');
+        for (let i = 0; i < 200 && shedder.inFlight > 0; i++) await sleep(5);
+        assert.equal(shedder.inFlight, 0, 'every answered request gave its slot back');
+      } finally {
+        await close();
+      }
+    });
+
+    it('a body still being uploaded holds its slot; a caller gone mid-upload gives it back', async () => {
+      shedder = createLoadShedder({ maxConcurrent: 1, maxEventLoopLagMs: 10_000 });
+      const { send, port, close } = await listen(shedder);
+      try {
+        const partial = request({
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: '/v1/x',
+          agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': '100' },
+        });
+        partial.on('error', () => undefined);
+        partial.write('{"hold":');
+        for (let i = 0; i < 200 && shedder.inFlight < 1; i++) await sleep(5);
+        assert.equal(shedder.inFlight, 1, 'counted from its headers, before its body is complete');
+        assert.equal((await send('{}')).status, 503);
+        partial.destroy();
+        for (let i = 0; i < 200 && shedder.inFlight > 0; i++) await sleep(5);
+        assert.equal(shedder.inFlight, 0);
+        assert.equal((await send('{}')).status, 200);
+      } finally {
+        await close();
+      }
+    });
+
+    it('a refused request leaves its connection usable: the unread body is dropped, the retry reuses it', async () => {
+      shedder = createLoadShedder({ maxConcurrent: 1, maxEventLoopLagMs: 10_000 });
+      const { send, release, close } = await listen(shedder);
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const held = send(JSON.stringify({ hold: true }));
+        for (let i = 0; i < 200 && shedder.inFlight < 1; i++) await sleep(5);
+        await sleep(50);
+        assert.equal(shedder.inFlight, 1, 'the hook and the handler count an admitted request once');
+        const body = JSON.stringify({ note: 'x'.repeat(200_000) });
+        assert.equal((await send(body, agent)).status, 503);
+        release();
+        assert.equal((await held).status, 200);
+        const retried = await send(body, agent);
+        assert.deepEqual([retried.status, retried.reused], [200, true]);
+      } finally {
+        agent.destroy();
+        await close();
+      }
+    });
   });
 });

@@ -11,7 +11,8 @@ import {
 import { sendProblem } from './problem.js';
 
 /**
- * Two things the Functions Framework does before our handler runs, and that we take over:
+ * Two things the Functions Framework does before our handler runs, and that we take over (and, given an
+ * `admission`, the instance's load shedding runs here too, before the body is read: loadShedder.ts):
  *
  * - It reads and parses every request body up to 1 GiB (`requestLimit = '1024mb'` in its server.ts, not
  *   configurable), so a few 32 MiB requests exhaust an instance long before our own size check could answer.
@@ -40,23 +41,28 @@ import { sendProblem } from './problem.js';
 type FinalHandler = (err?: unknown) => void;
 type Handle = (this: unknown, req: IncomingMessage, res: ServerResponse, callback?: FinalHandler) => unknown;
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: FinalHandler) => void;
-type Guard = { maxBodyBytes: number; parsers: Middleware[] };
+type Guard = { maxBodyBytes: number; parsers: Middleware[]; admission: Admission | null };
+/** Admission control run before the body is read (`LoadShedder`): an error refuses the request. */
+export type Admission = { admit(req: IncomingMessage, res: ServerResponse): Error | null };
 
 const marker = Symbol.for('clinical-gateway.final-handler');
 
-export function installProblemFinalHandler(options: { maxBodyBytes?: number } = {}): void {
+export function installProblemFinalHandler(
+  options: { maxBodyBytes?: number; admission?: Admission } = {},
+): void {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const admission = options.admission ?? null;
   const requireFromFramework = createRequire(import.meta.resolve('@google-cloud/functions-framework'));
   const express = requireFromFramework('express') as {
     application: { handle: Handle & { [marker]?: Guard } };
   };
   const installed = express.application.handle[marker];
   if (installed) {
-    Object.assign(installed, { maxBodyBytes, parsers: bodyParsers(maxBodyBytes) });
+    Object.assign(installed, { maxBodyBytes, parsers: bodyParsers(maxBodyBytes), admission });
     return;
   }
   const original = express.application.handle;
-  const guard: Guard = { maxBodyBytes, parsers: bodyParsers(maxBodyBytes) };
+  const guard: Guard = { maxBodyBytes, parsers: bodyParsers(maxBodyBytes), admission };
   const handle: Handle & { [marker]?: Guard } = function (this: unknown, req, res, callback) {
     // A mounted sub-app is handed requests its parent has already read.
     if (callback) return original.call(this, req, res, callback);
@@ -65,6 +71,13 @@ export function installProblemFinalHandler(options: { maxBodyBytes?: number } = 
       // Answer without reading, and close: the client may still be sending the body.
       res.setHeader('Connection', 'close');
       done(new PayloadTooLargeError(`the request body must be at most ${guard.maxBodyBytes} bytes`));
+      return undefined;
+    }
+    // An instance at capacity refuses before reading the body: the connection stays open, and Node reads
+    // and drops the body before the connection's next request.
+    const refused = guard.admission?.admit(req, res);
+    if (refused) {
+      done(refused);
       return undefined;
     }
     runInOrder(guard.parsers, req, res, (err) => {

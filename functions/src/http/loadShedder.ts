@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { finished } from 'node:stream';
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import { OverloadedError } from '../core/errors.js';
 import { sendProblem } from './problem.js';
@@ -13,7 +15,12 @@ import { sendProblem } from './problem.js';
  *     Terraform gives the function), or
  *   - the event loop lags more than MAX lag behind (CPU saturated: new work would only queue).
  *
- * Health checks are always answered.
+ * A request is in flight from its admission until its response is closed (sent, or the connection gone).
+ * Where the function runs under the Functions Framework, admission happens in the framework hook, before the
+ * request's body is read (`installProblemFinalHandler({ admission })`): a refusal then costs no body parsing,
+ * no Express routing, and a body still being uploaded holds its slot, as it does in Cloud Run's own count.
+ * `wrap` admits what the hook did not see (a handler served some other way). Health checks are always
+ * answered.
  */
 export type LoadShedderOptions = {
   maxConcurrent: number;
@@ -24,6 +31,12 @@ export type LoadShedderOptions = {
 };
 
 export type LoadShedder = {
+  /**
+   * Admits `req`, counting it in flight until `res` closes, or says why not. A request already admitted is
+   * admitted again without a second count.
+   */
+  admit(req: IncomingMessage, res: ServerResponse): OverloadedError | null;
+  /** `handler`, serving only the requests admitted (here, or earlier by the framework hook). */
   wrap(handler: HttpFunction): HttpFunction;
   /** Requests being served now, and the event loop's recent lag (for tests and the benchmark). */
   readonly inFlight: number;
@@ -46,23 +59,28 @@ export function createLoadShedder(options: LoadShedderOptions): LoadShedder {
   }, sampleMs);
   timer.unref();
 
+  const counted = Symbol('admitted'); // marks the requests this shedder counted
+  const admit = (req: IncomingMessage, res: ServerResponse): OverloadedError | null => {
+    const admitted = req as IncomingMessage & { [counted]?: true };
+    if (admitted[counted]) return null;
+    if (!isHealthCheck(req) && (inFlight >= options.maxConcurrent || lagMs > options.maxEventLoopLagMs)) {
+      return new OverloadedError(retryAfter);
+    }
+    admitted[counted] = true;
+    inFlight++;
+    // Also when the response had already closed (the caller gone while its body was read): never a lost slot.
+    finished(res, () => inFlight--);
+    return null;
+  };
+
   return {
-    wrap: (handler) => async (req, res) => {
-      if (
-        req.path !== '/healthz' &&
-        (inFlight >= options.maxConcurrent || lagMs > options.maxEventLoopLagMs)
-      ) {
-        // The connection stays open: the framework has read the body by now (its parsers run before any
-        // function), and a closed connection would cost the caller, and this instance, a new one per retry.
-        sendProblem(res, new OverloadedError(retryAfter));
-        return;
-      }
-      inFlight++;
-      try {
-        await handler(req, res);
-      } finally {
-        inFlight--;
-      }
+    admit,
+    wrap: (handler) => (req, res) => {
+      const refused = admit(req, res);
+      // The connection stays open: a closed one would cost the caller, and this instance, a new one per
+      // retry. A body not read yet is read and dropped by Node before the connection's next request.
+      if (refused) return sendProblem(res, refused);
+      return handler(req, res);
     },
     get inFlight() {
       return inFlight;
@@ -73,3 +91,9 @@ export function createLoadShedder(options: LoadShedderOptions): LoadShedder {
     close: () => clearInterval(timer),
   };
 }
+
+const isHealthCheck = (req: IncomingMessage): boolean => {
+  const url = req.url ?? '';
+  const end = url.indexOf('?');
+  return (end === -1 ? url : url.slice(0, end)) === '/healthz';
+};
