@@ -124,7 +124,11 @@ export const localScheduler: ExtraPart = {
         const result = JSON.parse(body) as { delivered: number; failed: number };
         if (result.delivered > 0) log('INFO', 'outbox swept', result);
       } catch (e) {
-        log('WARNING', 'outbox sweep failed', { error: e instanceof Error ? e.name : 'unknown' });
+        // fetch rejects with a TypeError whose cause says why: ECONNREFUSED while review jobs restarts.
+        const cause = e instanceof Error ? (e.cause as { code?: unknown } | undefined)?.code : undefined;
+        log('WARNING', 'outbox sweep could not reach review jobs', {
+          error: typeof cause === 'string' ? cause : e instanceof Error ? e.name : 'unknown',
+        });
       }
     };
     const cron = setInterval(() => {
