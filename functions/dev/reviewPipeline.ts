@@ -16,7 +16,7 @@
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { devOidcToken } from '../src/adapters/auth/serviceCallerAuthenticator.js';
-import { LocalTaskRunner } from '../src/adapters/tasks/localTaskScheduler.js';
+import { fetchFailure, LocalTaskRunner } from '../src/adapters/tasks/localTaskScheduler.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { reviewJobPaths } from '../src/http/reviewJobsApi.js';
 import { ensureReviewTopology } from './reviewTopology.js';
@@ -124,11 +124,8 @@ export const localScheduler: ExtraPart = {
         const result = JSON.parse(body) as { delivered: number; failed: number };
         if (result.delivered > 0) log('INFO', 'outbox swept', result);
       } catch (e) {
-        // fetch rejects with a TypeError whose cause says why: ECONNREFUSED while review jobs restarts.
-        const cause = e instanceof Error ? (e.cause as { code?: unknown } | undefined)?.code : undefined;
-        log('WARNING', 'outbox sweep could not reach review jobs', {
-          error: typeof cause === 'string' ? cause : e instanceof Error ? e.name : 'unknown',
-        });
+        // No answer (review jobs restarting, or past the deadline): said as a task dispatch says it.
+        log('WARNING', 'outbox sweep got no answer from review jobs', { error: fetchFailure(e) });
       }
     };
     const cron = setInterval(() => {

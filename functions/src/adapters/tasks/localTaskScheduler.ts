@@ -225,12 +225,12 @@ export class LocalTaskRunner {
       await response.body?.cancel();
       return { ok: response.status >= 200 && response.status < 300, status: response.status, error: null };
     } catch (e) {
-      const name = e instanceof Error ? e.name : 'unknown';
-      return {
-        ok: false,
-        status: null,
-        error: name === 'TimeoutError' ? 'deadline exceeded' : 'unreachable',
-      };
+      return { ok: false, status: null, error: fetchFailure(e) };
     }
   }
+}
+
+/** Why a local call to a function got no answer: its deadline passed, or the function was not reached. */
+export function fetchFailure(e: unknown): 'deadline exceeded' | 'unreachable' {
+  return e instanceof Error && e.name === 'TimeoutError' ? 'deadline exceeded' : 'unreachable';
 }
