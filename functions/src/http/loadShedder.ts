@@ -3,6 +3,7 @@ import { finished } from 'node:stream';
 import type { HttpFunction } from '@google-cloud/functions-framework';
 import { OverloadedError } from '../core/errors.js';
 import { sendProblem } from './problem.js';
+import { HEALTH_PATH } from './request.js';
 
 /**
  * Admission control for one instance. Cloud Run stops sending an instance more than its configured
@@ -95,5 +96,5 @@ export function createLoadShedder(options: LoadShedderOptions): LoadShedder {
 const isHealthCheck = (req: IncomingMessage): boolean => {
   const url = req.url ?? '';
   const end = url.indexOf('?');
-  return (end === -1 ? url : url.slice(0, end)) === '/healthz';
+  return (end === -1 ? url : url.slice(0, end)) === HEALTH_PATH;
 };

@@ -148,6 +148,9 @@ function matchPath(pattern: string, path: string): Record<string, string> | null
 /** What every route handler gets besides what authentication adds. */
 export type RequestScope = { req: Request; res: Response; log: RequestLogger };
 
+/** The health check's path, which every HTTP function of ours answers, and the load shedder always admits. */
+export const HEALTH_PATH = '/healthz';
+
 /**
  * The shape every HTTP function of ours shares: `GET /healthz` answers 200 once dependencies are reachable
  * (503 before) and the public routes (`GET /openapi.json`) answer without credentials; every other request is
@@ -167,7 +170,7 @@ export function serveRoutes<A extends { principal?: { tenant: string } }>(option
   return async (req, res) => {
     let log: RequestLogger | null = null;
     try {
-      if (req.path === '/healthz') {
+      if (req.path === HEALTH_PATH) {
         const ok = await options.healthy().catch(() => false);
         sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
         return;
