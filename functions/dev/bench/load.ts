@@ -94,7 +94,7 @@ async function run(
   rate: number,
   nextKey: () => string,
   pid: number | null,
-  durationS = DURATION_S,
+  durationS: number,
 ): Promise<Omit<Row, 'scenario' | 'round' | 'rate'>> {
   const latencies: number[] = [];
   const counts = { ok: 0, shed: 0, other: 0 };
@@ -376,33 +376,30 @@ async function main(): Promise<void> {
     // to match (docs/benchmarks.md), so each server first runs WARMUP_S at every rate that is measured. Those
     // rows are printed (round "warm-up": what a cold instance costs) and left out of the ratios.
     const rows: Row[] = [];
+    /** One run of `scenario` at `rate`, kept as a row of `round` (0: the warm-up). */
+    const measure = async (scenario: Scenario, round: number, rate: number, durationS: number) => {
+      let i = 0;
+      const measured =
+        scenario === 'floor'
+          ? await run(floorUrl, rate, () => randomUUID(), floor.pid, durationS)
+          : scenario === 'new'
+            ? await run(inference.address, rate, () => randomUUID(), pid, durationS)
+            : await run(inference.address, rate, () => replayKeys[i++ % replayKeys.length]!, pid, durationS);
+      rows.push({ scenario, round, rate, ...measured });
+      console.log(
+        `  ${round === 0 ? 'warm-up' : `round ${round}`}, ${rate} req/s, ${scenario}: ${measured.ok} ok, ${measured.shed} shed, p50 ${fmt(measured.p.p50)} ms`,
+      );
+    };
     if (WARMUP_S > 0) {
       await run(inference.address, 50, () => randomUUID(), null, 5); // connections and first compiles
       for (const rate of RATES) {
-        for (const scenario of SCENARIOS.filter((s) => s !== 'replay')) {
-          const [url, procId] = scenario === 'floor' ? [floorUrl, floor.pid] : [inference.address, pid];
-          const measured = await run(url, rate, () => randomUUID(), procId, WARMUP_S);
-          rows.push({ scenario, round: 0, rate, ...measured });
-          console.log(`  warm-up, ${rate} req/s, ${scenario}: ${measured.ok} ok, ${measured.shed} shed`);
-        }
+        for (const scenario of SCENARIOS.filter((s) => s !== 'replay'))
+          await measure(scenario, 0, rate, WARMUP_S);
       }
     }
-
     for (let round = 1; round <= ROUNDS; round++) {
       for (const rate of RATES) {
-        for (const scenario of SCENARIOS) {
-          let i = 0;
-          const measured =
-            scenario === 'floor'
-              ? await run(floorUrl, rate, () => randomUUID(), floor.pid)
-              : scenario === 'new'
-                ? await run(inference.address, rate, () => randomUUID(), pid)
-                : await run(inference.address, rate, () => replayKeys[i++ % replayKeys.length]!, pid);
-          rows.push({ scenario, round, rate, ...measured });
-          console.log(
-            `  round ${round}, ${rate} req/s, ${scenario}: ${measured.ok} ok, ${measured.shed} shed, p50 ${fmt(measured.p.p50)} ms`,
-          );
-        }
+        for (const scenario of SCENARIOS) await measure(scenario, round, rate, DURATION_S);
       }
     }
     console.log(
