@@ -31,6 +31,52 @@ function serve(
   return { api: supertest(getTestServer(name)), release, name };
 }
 
+/**
+ * `shedder`'s function behind a listening Functions Framework server; with `hook`, the framework hook admits
+ * first (before the body is read), else only the wrapped handler does. A posted `{ hold: true }` waits for
+ * `release()`.
+ */
+async function listen(shedder: LoadShedder, options: { hook: boolean }) {
+  if (options.hook) installProblemFinalHandler({ admission: shedder });
+  const served = serve(shedder, async (gate, req) => {
+    if (req.body?.hold) await gate;
+  });
+  const server = getTestServer(served.name);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  /** POSTs `body` (JSON text), on a connection of its own unless `via` an agent. */
+  const send = (body: string, via?: Agent) =>
+    new Promise<{ status: number; type: string; reused: boolean; connection: string | undefined }>(
+      (resolve, reject) => {
+        const req = request(
+          { port, host: '127.0.0.1', method: 'POST', path: '/v1/x', agent: via ?? false },
+          (res) => {
+            let text = '';
+            res.on('data', (chunk) => {
+              text += chunk;
+            });
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                type: (JSON.parse(text) as { type?: string }).type ?? '',
+                reused: req.reusedSocket,
+                connection: res.headers.connection,
+              }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.setHeader('content-type', 'application/json');
+        req.end(body);
+      },
+    );
+  const close = async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return { ...served, port, send, close };
+}
+
 describe('load shedder', () => {
   let shedder: LoadShedder;
   afterEach(() => shedder.close());
@@ -73,93 +119,30 @@ describe('load shedder', () => {
 
   it('keeps the connection of a refused request open: a retry on it needs no new connection', async () => {
     shedder = createLoadShedder({ maxConcurrent: 1, maxEventLoopLagMs: 10_000 });
-    const { release, name } = serve(shedder, async (gate, req) => {
-      if (req.body?.hold) await gate;
-    });
-    const server = getTestServer(name);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
+    const { send, release, close } = await listen(shedder, { hook: false });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const post = (body: unknown, via?: Agent) =>
-      new Promise<{ status: number; reused: boolean; connection: string | undefined }>((resolve, reject) => {
-        const req = request(
-          { port, host: '127.0.0.1', method: 'POST', path: '/v1/x', agent: via ?? false },
-          (res) => {
-            res.resume();
-            res.on('end', () =>
-              resolve({
-                status: res.statusCode ?? 0,
-                reused: req.reusedSocket,
-                connection: res.headers.connection,
-              }),
-            );
-          },
-        );
-        req.on('error', reject);
-        req.setHeader('content-type', 'application/json');
-        req.end(JSON.stringify(body));
-      });
     try {
-      const held = post({ hold: true });
+      const held = send(JSON.stringify({ hold: true }));
       for (let i = 0; i < 200 && shedder.inFlight < 1; i++) await sleep(5);
-      const refused = await post({ note: 'x'.repeat(2_000) }, agent);
+      const refused = await send(JSON.stringify({ note: 'x'.repeat(2_000) }), agent);
       assert.equal(refused.status, 503);
       assert.equal(refused.connection, 'keep-alive');
       release();
       assert.equal((await held).status, 200);
-      const retried = await post({ note: 'x'.repeat(2_000) }, agent);
+      const retried = await send(JSON.stringify({ note: 'x'.repeat(2_000) }), agent);
       assert.deepEqual([retried.status, retried.reused], [200, true]);
     } finally {
       agent.destroy();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await close();
     }
   });
 
   describe('in the framework hook, before the body is read', () => {
     afterEach(() => installProblemFinalHandler()); // the hook is process-wide: no admission for other tests
 
-    /** A Functions Framework server for `shedder`'s function, listening, with the hook admitting first. */
-    async function listen(shedder: LoadShedder) {
-      installProblemFinalHandler({ admission: shedder });
-      const served = serve(shedder, async (gate, req) => {
-        if (req.body?.hold) await gate;
-      });
-      const server = getTestServer(served.name);
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address() as AddressInfo;
-      const send = (body: string, via?: Agent) =>
-        new Promise<{ status: number; type: string; reused: boolean }>((resolve, reject) => {
-          const req = request(
-            { port, host: '127.0.0.1', method: 'POST', path: '/v1/x', agent: via ?? false },
-            (res) => {
-              let text = '';
-              res.on('data', (chunk) => {
-                text += chunk;
-              });
-              res.on('end', () =>
-                resolve({
-                  status: res.statusCode ?? 0,
-                  type: (JSON.parse(text) as { type?: string }).type ?? '',
-                  reused: req.reusedSocket,
-                }),
-              );
-            },
-          );
-          req.on('error', reject);
-          req.setHeader('content-type', 'application/json');
-          req.end(body);
-        });
-      const close = async () => {
-        server.closeAllConnections();
-        await new Promise((resolve) => server.close(resolve));
-      };
-      return { ...served, port, send, close };
-    }
-
     it('refuses without parsing the body: malformed JSON at capacity is a 503, not a 400', async () => {
       shedder = createLoadShedder({ maxConcurrent: 1, maxEventLoopLagMs: 10_000 });
-      const { send, release, close } = await listen(shedder);
+      const { send, release, close } = await listen(shedder, { hook: true });
       try {
         const held = send(JSON.stringify({ hold: true }));
         for (let i = 0; i < 200 && shedder.inFlight < 1; i++) await sleep(5);
@@ -179,7 +162,7 @@ describe('load shedder', () => {
 
     it('a body still being uploaded holds its slot; a caller gone mid-upload gives it back', async () => {
       shedder = createLoadShedder({ maxConcurrent: 1, maxEventLoopLagMs: 10_000 });
-      const { send, port, close } = await listen(shedder);
+      const { send, port, close } = await listen(shedder, { hook: true });
       try {
         const partial = request({
           port,
@@ -205,7 +188,7 @@ describe('load shedder', () => {
 
     it('a refused request leaves its connection usable: the unread body is dropped, the retry reuses it', async () => {
       shedder = createLoadShedder({ maxConcurrent: 1, maxEventLoopLagMs: 10_000 });
-      const { send, release, close } = await listen(shedder);
+      const { send, release, close } = await listen(shedder, { hook: true });
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       try {
         const held = send(JSON.stringify({ hold: true }));
