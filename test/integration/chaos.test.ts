@@ -11,6 +11,7 @@ import {
   startChaosStack,
 } from '../../functions/dev/chaos/scenarios.js';
 import { PROJECT_ROOT } from '../../functions/dev/emulators.js';
+import { type ModelBehaviour, modelControls } from '../support/gatewayHarness.js';
 
 /**
  * The short chaos scenarios (functions/dev/chaos/scenarios.ts; `npm run chaos` runs them all) against a
@@ -54,17 +55,8 @@ describe('chaos: the short scenarios, against a local stack of their own', () =>
 
   it('the deployed entry point at capacity refuses before reading a body: malformed JSON gets 503, not 400', async function () {
     this.timeout(60_000);
-    const models = ['local-a', 'local-b'].map((name) => chaos.part(`model ${name}`).address);
-    const behave = (behaviour: object) =>
-      Promise.all(
-        models.map((url) =>
-          fetch(`${url}/admin/behaviour`, {
-            method: 'PUT',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify(behaviour),
-          }),
-        ),
-      );
+    const models = ['local-a', 'local-b'].map((name) => modelControls(chaos.part(`model ${name}`).address));
+    const behave = (behaviour: ModelBehaviour) => Promise.all(models.map((m) => m.setBehaviour(behaviour)));
     const url = `${chaos.part('inference API').address}/v1/inferences`;
     const post = (body: string) =>
       fetch(url, {

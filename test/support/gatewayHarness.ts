@@ -40,10 +40,14 @@ export async function startModelServers(): Promise<ModelServers> {
 }
 
 function withControls(server: ModelServer): ModelServerControl {
+  return { ...server, ...modelControls(server.url) };
+}
+
+/** The control endpoints (`/admin/…`, API.md) of a model server at `url`, this process's or a stack's. */
+export function modelControls(url: string): Omit<ModelServerControl, keyof ModelServer> {
   return {
-    ...server,
     async setBehaviour(b) {
-      const res = await fetch(`${server.url}/admin/behaviour`, {
+      const res = await fetch(`${url}/admin/behaviour`, {
         method: 'PUT',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(b),
@@ -51,10 +55,10 @@ function withControls(server: ModelServer): ModelServerControl {
       if (res.status !== 204) throw new Error(`model server refused behaviour: ${res.status}`);
     },
     async stats() {
-      return (await (await fetch(`${server.url}/admin/stats`)).json()) as { requests: number };
+      return (await (await fetch(`${url}/admin/stats`)).json()) as { requests: number };
     },
     async reset() {
-      await fetch(`${server.url}/admin/reset`, { method: 'POST' });
+      await fetch(`${url}/admin/reset`, { method: 'POST' });
     },
   };
 }
