@@ -19,7 +19,7 @@ const gateway = createGateway(config, {}, { eager: target ? [target] : [] });
 // Before the framework builds its server; an API that sheds load refuses there, before reading the body.
 installProblemFinalHandler({
   maxBodyBytes: config.maxBodyBytes,
-  ...(target && gateway.shedders[target] ? { admission: gateway.shedders[target] } : {}),
+  admission: target ? gateway.shedders[target] : undefined,
 });
 // An instance serving one of the HTTP functions never constructs a domain (see frameworkDomain.ts).
 const httpTargets: readonly (string | undefined)[] = ['inferenceApi', 'reviewerApi', 'reviewJobs'];
