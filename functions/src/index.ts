@@ -1,9 +1,8 @@
 // First, before anything loads google-gax: see the module (it makes each Firestore commit cheaper).
 import './adapters/firestore/gaxFallbackPreload.js';
-import { cloudEvent, http } from '@google-cloud/functions-framework';
+import { cloudEvent, type HttpFunction, http } from '@google-cloud/functions-framework';
 import { loadConfig } from './config.js';
 import { createGateway } from './gateway.js';
-import { runHttpRequestsWithoutDomains } from './http/frameworkDomain.js';
 import { installProblemFinalHandler } from './http/frameworkErrors.js';
 
 /**
@@ -16,16 +15,18 @@ const config = loadConfig();
 // cold start (the review functions, for instance, hold no provider keys).
 const target = process.env.FUNCTION_TARGET;
 const gateway = createGateway(config, {}, { eager: target ? [target] : [] });
-// Before the framework builds its server; an API that sheds load refuses there, before reading the body.
+const httpFunctions = new Map<string, HttpFunction>([
+  ['inferenceApi', gateway.inferenceApi],
+  ['reviewerApi', gateway.reviewerApi],
+  ['reviewJobs', gateway.reviewJobs],
+]);
+// Before the framework builds its server. An API that sheds load refuses there, before reading the body; an
+// HTTP function gets its requests there, without the framework's Express routing (see frameworkErrors.ts).
 installProblemFinalHandler({
   maxBodyBytes: config.maxBodyBytes,
   admission: target ? gateway.shedders[target] : undefined,
+  serve: target ? httpFunctions.get(target) : undefined,
 });
-// An instance serving one of the HTTP functions never constructs a domain (see frameworkDomain.ts).
-const httpTargets: readonly (string | undefined)[] = ['inferenceApi', 'reviewerApi', 'reviewJobs'];
-if (httpTargets.includes(target)) runHttpRequestsWithoutDomains();
 
-http('inferenceApi', gateway.inferenceApi);
-http('reviewerApi', gateway.reviewerApi);
-http('reviewJobs', gateway.reviewJobs);
+for (const [name, fn] of httpFunctions) http(name, fn);
 cloudEvent('reviewIntake', gateway.reviewIntake);
