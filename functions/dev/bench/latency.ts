@@ -51,10 +51,11 @@ async function main() {
     LOCAL_B_URL: `${b.url}/v1`,
     AUDIT_LOG_FILE: benchAuditFile('bench-audit.jsonl'),
   });
-  installProblemFinalHandler();
   const lines: string[] = [];
   // Audit and log lines are still produced and serialised; they go to memory so the terminal is not the bottleneck.
   const gateway = createGateway(config, { logWriter: (line) => void lines.push(line) });
+  // As index.ts serves a deployed inference API: straight from the framework hook, without Express routing.
+  installProblemFinalHandler({ serve: gateway.inferenceApi });
   http('inferenceApiBench', gateway.inferenceApi);
   const server = getTestServer('inferenceApiBench');
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
