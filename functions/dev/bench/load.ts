@@ -7,6 +7,10 @@
  *   npm run bench:load -- --rates 600 --scenarios new    # overload: shedding at 2× capacity
  *   npm run bench:load -- --rates 300 --duration 300 --scenarios new --rss-every 60   # memory soak
  *   npm run bench:load -- --rates 150 --rounds 1 --scenarios new,replay --cpu-prof .data/prof   # profile
+ *   npm run bench:load -- --scenarios new --node-options=--max-semi-space-size=16   # V8 options to compare
+ *
+ * (`--node-options` takes its value after `=`: a separate value that starts with a dash is refused as
+ * ambiguous.)
  *
  * Starts its own local stack on free ports (emulators, model servers with `latencyMs` 50, the functions as
  * Functions Framework processes) and the floor prototype, and warms both servers at every measured rate
