@@ -26,7 +26,7 @@ import { sendProblem } from './problem.js';
  *   document, so we give the framework's Express app a final handler of our own, written by the same
  *   `sendProblem` as every other error answer.
  * - Given the function the instance serves (`serve`: index.ts passes FUNCTION_TARGET's HTTP function), it
- *   routes each request through its Express app: seven middleware layers and the router, for one function
+ *   routes each request through its Express app: eleven middleware layers and the router, for one function
  *   that takes every path. We hand the request to the function as soon as its body is read, after exactly
  *   what Express's own `app.handle` does first (the app's request and response prototypes, so `req.path`,
  *   `req.query` and `res.status` work as before). That was 9–13 % of the inference API's CPU per request
