@@ -7,6 +7,7 @@ import {
   type LedgerRecord,
   type LedgerStore,
   ledgerRecordId,
+  newInferenceId,
 } from '../../functions/src/core/idempotency/ledger.js';
 import { completeClaim, MemoryDatabase } from '../support/memoryStores.js';
 
@@ -330,5 +331,21 @@ describe('IdempotencyLedger: storage faults', () => {
     );
     assert.equal(await kindOf(ledger.claim('acme', 'k', 'fp')), 'in_progress');
     assert.equal(creates, 5);
+  });
+});
+
+describe('newInferenceId', () => {
+  it('gives 128 random bits per id, base64url, none repeated across refills of its entropy', () => {
+    const ids = Array.from({ length: 2_000 }, newInferenceId); // the entropy is drawn 256 ids at a time
+    for (const id of ids) assert.match(id, /^inf_[A-Za-z0-9_-]{22}$/);
+    assert.equal(new Set(ids).size, ids.length);
+    // Every byte of every id is drawn: over 32,000 random bytes, each bit position is set about half the time.
+    const bits = new Array<number>(128).fill(0);
+    for (const id of ids) {
+      const bytes = Buffer.from(id.slice(4), 'base64url');
+      assert.equal(bytes.length, 16);
+      for (let b = 0; b < 128; b++) bits[b]! += (bytes[b >> 3]! >> (b & 7)) & 1;
+    }
+    for (const set of bits) assert.ok(set > 850 && set < 1_150, `a bit set in ${set} of 2,000 ids`);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomFillSync, randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/events.js';
 import { type Clock, dateClock } from '../clock.js';
 import { IdempotencyKeyReusedError, orUnavailable, RequestInProgressError } from '../errors.js';
@@ -119,7 +119,22 @@ const DEFAULT_ORPHAN_RELEASE = { minMs: 1_000, maxMs: 30_000, attempts: 8 } as c
 
 const MAX_CLAIM_ATTEMPTS = 5;
 
-export const newInferenceId = (): string => `inf_${randomBytes(16).toString('base64url')}`;
+const INFERENCE_ID_BYTES = 16;
+// Drawn from OpenSSL 256 ids at a time, as randomUUID draws its own: one call per id cost 2–3 % of an
+// instance's CPU under load.
+const idEntropy = Buffer.allocUnsafeSlow(INFERENCE_ID_BYTES * 256);
+let idEntropyUsed = idEntropy.length;
+
+/** 128 random bits, base64url: `inf_` and 22 characters. */
+export function newInferenceId(): string {
+  if (idEntropyUsed === idEntropy.length) {
+    randomFillSync(idEntropy);
+    idEntropyUsed = 0;
+  }
+  const id = idEntropy.toString('base64url', idEntropyUsed, idEntropyUsed + INFERENCE_ID_BYTES);
+  idEntropyUsed += INFERENCE_ID_BYTES;
+  return `inf_${id}`;
+}
 
 /** Document ids never carry the raw key: a hash of tenant and key. */
 export function ledgerRecordId(tenant: string, key: string): string {
