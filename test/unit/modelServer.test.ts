@@ -246,6 +246,27 @@ describe('local model server', () => {
       }
     });
 
+    it('answers a repeated request with the same completion as JSON, with its own id and time', async () => {
+      const texts: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await post(server, chatBody('icd10-suggestion', icdNote));
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+        texts.push(await res.text());
+      }
+      const answers = texts.map((t) => JSON.parse(t) as Completion & { object: string; created: number });
+      for (const [i, a] of answers.entries()) {
+        // The text is what JSON.stringify makes of the completion: nothing lost, doubled or out of order.
+        assert.equal(JSON.stringify(a), texts[i]);
+        assert.deepEqual(Object.keys(a), ['id', 'object', 'created', 'model', 'choices', 'usage']);
+        assert.match(a.id, /^chatcmpl-[0-9a-f]{32}$/);
+        assert.equal(a.object, 'chat.completion');
+        assert.ok(Math.abs(a.created - Date.now() / 1000) < 60);
+        assert.deepEqual({ ...a, id: '', created: 0 }, { ...answers[0]!, id: '', created: 0 });
+      }
+      assert.equal(new Set(answers.map((a) => a.id)).size, 3);
+    });
+
     it('reads content given as an array of text parts', async () => {
       const res = await post(server, {
         model: 'm',

@@ -53,6 +53,15 @@ export type CompletionOutcome = { ok: true; completion: ChatCompletion } | { ok:
 const messageText = (content: ChatRequest['messages'][number]['content']): string =>
   typeof content === 'string' ? content : (content ?? []).map((part) => part.text ?? '').join('');
 
+/** What makes each answer its own: a new id, the time it was made (the first keys of a completion). */
+export function completionIdentity(): { id: string; object: 'chat.completion'; created: number } {
+  return {
+    id: `chatcmpl-${randomUUID().replaceAll('-', '')}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+  };
+}
+
 /** `task: <name>` on the first line of the first system (or developer) message. */
 const taskLine = /^\s*task\s*:\s*(\S+)\s*$/i;
 
@@ -86,9 +95,7 @@ export function completeChat(body: unknown, confidence: number | null): Completi
   return {
     ok: true,
     completion: {
-      id: `chatcmpl-${randomUUID().replaceAll('-', '')}`,
-      object: 'chat.completion',
-      created: Math.floor(Date.now() / 1000),
+      ...completionIdentity(),
       model: request.model,
       choices: [
         {

@@ -7,7 +7,7 @@ import {
   FailureSchedule,
   type Fault,
 } from './behaviour.js';
-import { type ChatCompletion, completeChat } from './chatCompletion.js';
+import { type ChatCompletion, completeChat, completionIdentity } from './chatCompletion.js';
 
 /**
  * A local, deterministic stand-in for an OpenAI-compatible model, for development and tests (see "Local model
@@ -36,6 +36,13 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
   let behaviour: Behaviour = { ...defaultBehaviour };
   const failures = new FailureSchedule();
   const stats = { requests: 0, failures: 0 };
+  /**
+   * An answer depends only on the request and the pinned confidence, apart from its `id` and `created`: the
+   * answers to the latest distinct requests are kept as JSON text (everything after `created`), so that a
+   * load test's repeated requests cost this server an HTTP exchange, not a new completion. Load benchmarks
+   * run it on the machine of the gateway they measure, where a real provider's work would be elsewhere.
+   */
+  const answers = new Map<string, string>();
 
   const chatCompletions: Handler = async (req, res) => {
     const body = await readBody(req, MAX_CHAT_BODY_BYTES);
@@ -53,12 +60,19 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
 
     if (scheduled && !fault) return sendInjectedFailure(res, current.failStatus);
     if (body === 'too_large') return sendError(res, 413, 'Request body too large.');
+    const key = `${current.confidence}\n${body}`;
+    const known = fault ? undefined : answers.get(key);
+    if (known !== undefined) return sendJsonText(res, 200, withFreshId(known));
     const json = parseJson(body);
     if (json === undefined) return sendError(res, 400, 'The request body is not valid JSON.');
     const outcome = completeChat(json, current.confidence);
     if (!outcome.ok) return sendError(res, 400, outcome.message);
     if (fault) return sendFault(res, fault, outcome.completion);
-    sendJson(res, 200, outcome.completion);
+    const { id: _id, object: _object, created: _created, ...rest } = outcome.completion;
+    const tail = JSON.stringify(rest).slice(1);
+    answers.set(key, tail);
+    if (answers.size > REMEMBERED_ANSWERS) answers.delete(answers.keys().next().value!);
+    sendJsonText(res, 200, withFreshId(tail));
   };
 
   const putBehaviour: Handler = async (req, res) => {
@@ -217,13 +231,30 @@ function sendFault(res: ServerResponse, fault: Exclude<Fault, 'hang'>, completio
   setImmediate(() => res.destroy());
 }
 
+/** How many distinct requests' answers a server keeps (oldest dropped first). */
+const REMEMBERED_ANSWERS = 256;
+
+/** A completion's JSON text from the part after `created`, with a new `id` and `created`, as `completeChat` makes them. */
+function withFreshId(tail: string): string {
+  const { id, object, created } = completionIdentity();
+  return `{"id":${JSON.stringify(id)},"object":${JSON.stringify(object)},"created":${created},${tail}`;
+}
+
 function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+function sendJsonText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
