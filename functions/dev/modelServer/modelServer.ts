@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -41,6 +42,7 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
    * answers to the latest distinct requests are kept as JSON text (everything after `created`), so that a
    * load test's repeated requests cost this server an HTTP exchange, not a new completion. Load benchmarks
    * run it on the machine of the gateway they measure, where a real provider's work would be elsewhere.
+   * Keyed by a hash of the request, not the request itself: a body may be megabytes.
    */
   const answers = new Map<string, string>();
 
@@ -60,7 +62,7 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
 
     if (scheduled && !fault) return sendInjectedFailure(res, current.failStatus);
     if (body === 'too_large') return sendError(res, 413, 'Request body too large.');
-    const key = `${current.confidence}\n${body}`;
+    const key = `${current.confidence}\n${hash('sha256', body, 'base64url')}`;
     const known = fault ? undefined : answers.get(key);
     if (known !== undefined) return sendJsonText(res, 200, withFreshId(known));
     const json = parseJson(body);
